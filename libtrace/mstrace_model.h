@@ -85,6 +85,9 @@ struct mst_summary {
 	uint64_t max_rss;             /* largest RSS counter, 0 if none */
 };
 
+/* Valid after mst_model_finish. */
+const struct mst_summary *mst_model_summary(const struct mst_model *m);
+
 /* Powers of two: bucket i holds sizes in [2^(i-1), 2^i), bucket 0 size 0. */
 #define MST_SIZE_BUCKETS 65
 /* Lifetimes in ns, log2 buckets the same way: bucket i in [2^(i-1), 2^i) ns. */
@@ -96,6 +99,8 @@ struct mst_histograms {
 	uint64_t life_count[MST_LIFE_BUCKETS]; /* freed allocations only */
 	uint64_t life_bytes[MST_LIFE_BUCKETS];
 };
+
+const struct mst_histograms *mst_model_histograms(const struct mst_model *m);
 
 /*
  * A site is one distinct stack (its leaf node id). "Temporary": freed by the

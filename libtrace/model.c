@@ -1,0 +1,1138 @@
+/*
+ * model.c - the shared analysis model (mstrace_model.h): one streaming pass
+ * over the records of a trace builds every figure ms-stats, ms-svg and
+ * ms-html report.
+ *
+ * Memory grows with live blocks (the live set), distinct stacks (sites),
+ * threads, modules, labels and tasks; never with the number of events. Every
+ * per-event step is O(1): hash lookups, counters, and the peak-epoch trick
+ * below for "bytes of each site at the global peak".
+ */
+#include "mstrace.h"
+#include "model_table.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_INDEX UINT32_MAX
+
+/*
+ * Peak epoch: each new global peak starts a new epoch. A site's live bytes
+ * at the latest peak equal its current live bytes until the site changes,
+ * so a site snapshots them lazily, on its first change in a new epoch; at
+ * the end, a site untouched since the last peak reads its current value.
+ */
+struct site_x {
+	uint64_t live_bytes, live_count;
+	uint64_t epoch, at_peak;
+	uint32_t module;              /* module index, NO_INDEX unknown */
+	uint32_t *life;               /* MST_LIFE_BUCKETS counts, lazily */
+	uint64_t life_n;
+};
+
+struct thread_x {
+	uint64_t live_bytes;
+	uint64_t last_alloc;          /* address of its latest allocation while
+				       * still live: a free of it is temporary */
+	uint64_t pending_realloc;     /* address freed by a realloc FREE of this
+				       * thread, until its ALLOC arrives */
+	uint8_t pending_func;
+	int row;                      /* timeline series row, -1 "other" */
+	uint32_t *tasks;              /* stack of open task indexes */
+	size_t ntasks, tasks_cap;
+};
+
+struct mst_model {
+	struct mst_model_options opts;
+	char error[256];
+	double scale;                 /* 1e6 / sample_rate_ppm */
+	uint64_t flags;
+
+	struct mst_summary sum;
+	struct mst_histograms hist;
+	struct mt_live live;
+	uint64_t live_bytes, live_count;
+	uint64_t epoch;
+
+	struct mt_map site_map;       /* stack id -> site index */
+	struct mst_site *sites;
+	struct site_x *sitex;
+	size_t nsites, sites_cap, sitex_cap;
+
+	struct mt_map thread_map;     /* thread index -> threads[] */
+	struct mst_thread_stats *threads;
+	struct thread_x *threadx;
+	size_t nthreads, threads_cap, threadx_cap;
+
+	struct mt_map module_map;     /* module id -> modules[] */
+	struct mst_module_stats *modules;
+	size_t nmodules, modules_cap;
+	struct mt_map free_stack_map; /* free stack id -> 1 + module index */
+	struct mt_map cross_map;      /* alloc idx << 32 | free idx -> cross[] */
+	struct mst_module_cross *cross;
+	size_t ncross, cross_cap;
+
+	struct mst_label_stats *labels;
+	size_t nlabels, labels_cap;
+
+	struct mt_map task_map;
+	struct mst_task_stats *tasks;
+	size_t ntasks, tasks_cap;
+
+	/* timeline */
+	struct mst_bucket *buckets;
+	size_t nb, cur;               /* bucket count, current bucket */
+	uint64_t width;
+	int started;
+	uint64_t **series;            /* opts.thread_series rows + other */
+	uint64_t *series_ids;
+	size_t nseries;
+	uint64_t other_live;
+	int other_used;
+
+	/* fragmentation */
+	struct mst_fragmentation frag;
+	uint64_t rss_time, arena_time, last_arena;
+	int have_rss, have_arena;
+	int peak_rss_pending, peak_arena_pending;
+	uint64_t rss_dist, arena_dist;
+
+	struct mst_integrity integ;
+	uint64_t end_dropped;
+	int finished;
+};
+
+static int fail(struct mst_model *m, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct mst_model *m, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m->error, sizeof(m->error), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+/* Grows *ARR (of *CAP elements of SIZE) to hold at least N; zeroes the new
+ * part. */
+static int grow(void *arrp, size_t *cap, size_t n, size_t size)
+{
+	void **arr = arrp;
+	size_t ncap;
+	void *p;
+	if (n <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	while (ncap < n)
+		ncap *= 2;
+	p = realloc(*arr, ncap * size);
+	if (!p)
+		return -1;
+	memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
+{
+	struct mst_model *m = calloc(1, sizeof(*m));
+	size_t i;
+	*out = NULL;
+	if (!m)
+		return MST_ERR_NOMEM;
+	if (opts)
+		m->opts = *opts;
+	if (!m->opts.timeline_buckets)
+		m->opts.timeline_buckets = 1024;
+	if (m->opts.timeline_buckets < 2)
+		m->opts.timeline_buckets = 2;
+	/* An even count keeps merging pairs simple. */
+	m->opts.timeline_buckets &= ~1u;
+	m->nb = m->opts.timeline_buckets;
+	m->scale = 1.0;
+	m->sum.sample_rate = 1.0;
+	m->width = 1;
+	mt_live_init(&m->live);
+	mt_map_init(&m->site_map);
+	mt_map_init(&m->thread_map);
+	mt_map_init(&m->module_map);
+	mt_map_init(&m->free_stack_map);
+	mt_map_init(&m->cross_map);
+	mt_map_init(&m->task_map);
+	m->buckets = calloc(m->nb, sizeof(*m->buckets));
+	if (!m->buckets)
+		goto nomem;
+	if (m->opts.thread_series) {
+		m->series = calloc(m->opts.thread_series + 1, sizeof(*m->series));
+		m->series_ids = calloc(m->opts.thread_series, sizeof(uint64_t));
+		if (!m->series || !m->series_ids)
+			goto nomem;
+		for (i = 0; i <= m->opts.thread_series; i++) {
+			m->series[i] = calloc(m->nb, sizeof(uint64_t));
+			if (!m->series[i])
+				goto nomem;
+		}
+	}
+	*out = m;
+	return MST_OK;
+nomem:
+	mst_model_free(m);
+	return MST_ERR_NOMEM;
+}
+
+void mst_model_free(struct mst_model *m)
+{
+	size_t i;
+	if (!m)
+		return;
+	mt_live_release(&m->live);
+	mt_map_release(&m->site_map);
+	mt_map_release(&m->thread_map);
+	mt_map_release(&m->module_map);
+	mt_map_release(&m->free_stack_map);
+	mt_map_release(&m->cross_map);
+	mt_map_release(&m->task_map);
+	for (i = 0; i < m->nsites; i++)
+		free(m->sitex[i].life);
+	free(m->sites);
+	free(m->sitex);
+	for (i = 0; i < m->nthreads; i++) {
+		free((char *)m->threads[i].name);
+		free(m->threadx[i].tasks);
+	}
+	free(m->threads);
+	free(m->threadx);
+	for (i = 0; i < m->nmodules; i++)
+		free((char *)m->modules[i].path);
+	free(m->modules);
+	free(m->cross);
+	for (i = 0; i < m->nlabels; i++) {
+		free((char *)m->labels[i].name);
+		free((char *)m->labels[i].type);
+	}
+	free(m->labels);
+	for (i = 0; i < m->ntasks; i++)
+		free((char *)m->tasks[i].name);
+	free(m->tasks);
+	free(m->buckets);
+	if (m->series)
+		for (i = 0; i <= m->opts.thread_series; i++)
+			free(m->series[i]);
+	free(m->series);
+	free(m->series_ids);
+	free(m);
+}
+
+const char *mst_model_error(const struct mst_model *m)
+{
+	return m->error;
+}
+
+/* ---- tables ---- */
+
+static uint32_t module_get(struct mst_model *m, uint64_t id, const char *path)
+{
+	uint32_t i = mt_map_get(&m->module_map, id);
+	if (i != NO_INDEX) {
+		if (path && !m->modules[i].path)
+			m->modules[i].path = strdup(path);
+		return i;
+	}
+	if (grow(&m->modules, &m->modules_cap, m->nmodules + 1, sizeof(*m->modules)) < 0)
+		return NO_INDEX;
+	i = (uint32_t)m->nmodules;
+	if (mt_map_put(&m->module_map, id, i) < 0)
+		return NO_INDEX;
+	m->nmodules++;
+	m->modules[i].module = id;
+	m->modules[i].path = path ? strdup(path) : NULL;
+	return i;
+}
+
+/* Module index of the code at IP, from the reader's maps. */
+static uint32_t module_of_ip(struct mst_model *m, const struct mst_reader *r,
+			     uint64_t ip)
+{
+	const struct mst_module_load *ml;
+	if (!r || !ip)
+		return NO_INDEX;
+	ml = mst_reader_module_at(r, ip);
+	if (!ml)
+		return NO_INDEX;
+	return module_get(m, ml->module, ml->path);
+}
+
+static uint32_t module_of_stack(struct mst_model *m, const struct mst_reader *r,
+				uint64_t stack)
+{
+	uint64_t parent, ip;
+	if (!r || !stack || mst_reader_stack_node(r, stack, &parent, &ip) != MST_OK)
+		return NO_INDEX;
+	return module_of_ip(m, r, ip);
+}
+
+static uint32_t site_get(struct mst_model *m, const struct mst_reader *r,
+			 uint64_t stack)
+{
+	uint32_t i = mt_map_get(&m->site_map, stack);
+	if (i != NO_INDEX)
+		return i;
+	if (grow(&m->sites, &m->sites_cap, m->nsites + 1, sizeof(*m->sites)) < 0 ||
+	    grow(&m->sitex, &m->sitex_cap, m->nsites + 1, sizeof(*m->sitex)) < 0)
+		return NO_INDEX;
+	i = (uint32_t)m->nsites;
+	if (mt_map_put(&m->site_map, stack, i) < 0)
+		return NO_INDEX;
+	m->nsites++;
+	m->sites[i].stack = stack;
+	m->sitex[i].module = module_of_stack(m, r, stack);
+	m->sitex[i].epoch = m->epoch;
+	m->sites[i].module = m->sitex[i].module == NO_INDEX ? 0 :
+		m->modules[m->sitex[i].module].module;
+	return i;
+}
+
+static uint32_t thread_get(struct mst_model *m, uint64_t idx)
+{
+	uint32_t i = mt_map_get(&m->thread_map, idx);
+	if (i != NO_INDEX)
+		return i;
+	if (grow(&m->threads, &m->threads_cap, m->nthreads + 1, sizeof(*m->threads)) < 0 ||
+	    grow(&m->threadx, &m->threadx_cap, m->nthreads + 1, sizeof(*m->threadx)) < 0)
+		return NO_INDEX;
+	i = (uint32_t)m->nthreads;
+	if (mt_map_put(&m->thread_map, idx, i) < 0)
+		return NO_INDEX;
+	m->nthreads++;
+	m->threads[i].thread = idx;
+	if (i < m->opts.thread_series) {
+		m->threadx[i].row = (int)i;
+		m->series_ids[i] = idx;
+		m->nseries = i + 1;
+	} else {
+		m->threadx[i].row = -1;
+	}
+	return i;
+}
+
+static uint32_t task_get(struct mst_model *m, uint64_t id)
+{
+	uint32_t i = mt_map_get(&m->task_map, id);
+	if (i != NO_INDEX)
+		return i;
+	if (grow(&m->tasks, &m->tasks_cap, m->ntasks + 1, sizeof(*m->tasks)) < 0)
+		return NO_INDEX;
+	i = (uint32_t)m->ntasks;
+	if (mt_map_put(&m->task_map, id, i) < 0)
+		return NO_INDEX;
+	m->ntasks++;
+	m->tasks[i].task = id;
+	return i;
+}
+
+/* Labels are few distinct (name, type) pairs: a linear search is enough. */
+static uint32_t label_get(struct mst_model *m, const char *name, const char *type)
+{
+	size_t i;
+	name = name ? name : "";
+	type = type ? type : "";
+	for (i = 0; i < m->nlabels; i++)
+		if (!strcmp(m->labels[i].name, name) && !strcmp(m->labels[i].type, type))
+			return (uint32_t)i;
+	if (grow(&m->labels, &m->labels_cap, m->nlabels + 1, sizeof(*m->labels)) < 0)
+		return NO_INDEX;
+	m->labels[i].name = strdup(name);
+	m->labels[i].type = strdup(type);
+	if (!m->labels[i].name || !m->labels[i].type)
+		return NO_INDEX;
+	m->nlabels++;
+	return (uint32_t)i;
+}
+
+/* ---- timeline ---- */
+
+static void series_set(struct mst_model *m, size_t b)
+{
+	size_t t;
+	for (t = 0; t < m->nseries; t++)
+		m->series[t][b] = m->threadx[t].live_bytes;
+	if (m->series)
+		m->series[m->opts.thread_series][b] = m->other_live;
+}
+
+/* Halves the resolution: bucket i becomes buckets 2i and 2i+1 merged. */
+static void timeline_merge(struct mst_model *m)
+{
+	size_t i, n = m->cur / 2 + 1, t;
+	for (i = 0; i < n; i++) {
+		struct mst_bucket a = m->buckets[2 * i], b;
+		if (2 * i + 1 <= m->cur) {
+			b = m->buckets[2 * i + 1];
+			if (b.heap_min < a.heap_min)
+				a.heap_min = b.heap_min;
+			if (b.heap_max > a.heap_max)
+				a.heap_max = b.heap_max;
+			a.heap_last = b.heap_last;
+			a.allocations += b.allocations;
+			a.frees += b.frees;
+			a.bytes_allocated += b.bytes_allocated;
+			if (b.rss)
+				a.rss = b.rss;
+			if (b.arena)
+				a.arena = b.arena;
+			if (b.in_use)
+				a.in_use = b.in_use;
+			a.has_data |= b.has_data;
+		}
+		m->buckets[i] = a;
+		m->buckets[i].start = i * m->width * 2;
+		if (m->series)
+			for (t = 0; t <= m->opts.thread_series; t++)
+				m->series[t][i] = m->series[t][2 * i + 1 <= m->cur ? 2 * i + 1 : 2 * i];
+	}
+	memset(m->buckets + n, 0, (m->nb - n) * sizeof(*m->buckets));
+	m->width *= 2;
+	m->cur = n - 1;
+}
+
+/* Moves the current bucket to the one holding time T. */
+static struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
+{
+	uint64_t b;
+	if (!m->started) {
+		m->started = 1;
+		m->cur = 0;
+		memset(&m->buckets[0], 0, sizeof(m->buckets[0]));
+	}
+	if (t > m->sum.duration)
+		m->sum.duration = t;
+	b = t / m->width;
+	while (b >= m->nb) {
+		timeline_merge(m);
+		b = t / m->width;
+	}
+	/* Times never decrease, but be robust: stay in the current bucket. */
+	while (m->cur < b) {
+		struct mst_bucket *nb = &m->buckets[++m->cur];
+		memset(nb, 0, sizeof(*nb));
+		nb->start = m->cur * m->width;
+		nb->heap_min = nb->heap_max = nb->heap_last = m->live_bytes;
+		series_set(m, m->cur);
+	}
+	return &m->buckets[m->cur];
+}
+
+static void timeline_heap(struct mst_model *m, struct mst_bucket *b)
+{
+	b->heap_last = m->live_bytes;
+	if (m->live_bytes > b->heap_max)
+		b->heap_max = m->live_bytes;
+	if (m->live_bytes < b->heap_min)
+		b->heap_min = m->live_bytes;
+	b->has_data = 1;
+}
+
+static void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
+{
+	struct thread_x *x = &m->threadx[ti];
+	x->live_bytes += (uint64_t)delta;
+	if (x->row < 0) {
+		m->other_live += (uint64_t)delta;
+		m->other_used = 1;
+	}
+	if (x->live_bytes > m->threads[ti].peak_bytes)
+		m->threads[ti].peak_bytes = x->live_bytes;
+	if (m->series) {
+		if (x->row >= 0)
+			m->series[x->row][m->cur] = x->live_bytes;
+		else
+			m->series[m->opts.thread_series][m->cur] = m->other_live;
+	}
+}
+
+/* ---- the live set ---- */
+
+static inline void site_touch(struct mst_model *m, struct site_x *sx)
+{
+	if (sx->epoch != m->epoch) {
+		sx->at_peak = sx->live_bytes;
+		sx->epoch = m->epoch;
+	}
+}
+
+static inline unsigned log2_bucket(uint64_t v)
+{
+	return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+}
+
+static uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
+{
+	uint64_t tps = m->sum.ticks_per_second;
+	if (!tps || tps == 1000000000ull)
+		return ticks;
+	return (uint64_t)((double)ticks * 1e9 / (double)tps);
+}
+
+/* Takes block B out of the live set and every live figure. LIFETIME: the
+ * block was given back at time T (recorded in the lifetime histograms). */
+static void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
+			 int lifetime)
+{
+	struct site_x *sx = &m->sitex[b->site];
+	uint64_t size = b->size;
+	site_touch(m, sx);
+	sx->live_bytes -= size;
+	sx->live_count--;
+	if (lifetime) {
+		uint64_t ns = ticks_to_ns(m, t >= b->time ? t - b->time : 0);
+		unsigned lb = log2_bucket(ns);
+		if (lb >= MST_LIFE_BUCKETS)
+			lb = MST_LIFE_BUCKETS - 1;
+		m->hist.life_count[lb]++;
+		m->hist.life_bytes[lb] += size;
+		if (!sx->life)
+			sx->life = calloc(MST_LIFE_BUCKETS, sizeof(*sx->life));
+		if (sx->life) {
+			sx->life[lb]++;
+			sx->life_n++;
+		}
+	}
+	thread_live(m, b->thread, -(int64_t)size);
+	if (b->label)
+		m->labels[b->label - 1].live_bytes -= size;
+	if (b->task)
+		m->tasks[b->task - 1].live_bytes -= size;
+	m->live_bytes -= size;
+	m->live_count--;
+	mt_live_remove(&m->live, b);
+}
+
+static void peak_check(struct mst_model *m, uint64_t t)
+{
+	if (m->live_bytes <= m->sum.peak_bytes)
+		return;
+	m->sum.peak_bytes = m->live_bytes;
+	m->sum.peak_time = t;
+	m->sum.peak_allocations = m->live_count;
+	m->epoch++;
+	/* The counters sample nearest the peak: the last one before it, unless
+	 * one after it comes nearer. */
+	if (m->have_rss) {
+		m->frag.rss_at_peak = m->frag.last_rss;
+		m->rss_dist = t - m->rss_time;
+		m->peak_rss_pending = 1;
+	}
+	if (m->have_arena) {
+		m->frag.arena_at_peak = m->last_arena;
+		m->arena_dist = t - m->arena_time;
+		m->peak_arena_pending = 1;
+	}
+	if (!m->have_rss)
+		m->peak_rss_pending = 1, m->rss_dist = UINT64_MAX;
+	if (!m->have_arena)
+		m->peak_arena_pending = 1, m->arena_dist = UINT64_MAX;
+}
+
+static int add_alloc(struct mst_model *m, const struct mst_reader *r,
+		     const struct mst_alloc *a)
+{
+	struct mst_bucket *bk = timeline_at(m, a->time);
+	uint32_t ti = thread_get(m, a->thread), si;
+	struct thread_x *tx;
+	struct mt_block *b;
+	struct site_x *sx;
+	struct mst_site *s;
+	unsigned hb;
+
+	if (ti == NO_INDEX)
+		return fail(m, MST_ERR_NOMEM, "out of memory");
+	tx = &m->threadx[ti];
+	m->sum.allocations++;
+	m->sum.bytes_allocated += a->size;
+	if (a->func < 16) {
+		m->sum.alloc_by_func[a->func].calls++;
+		m->sum.alloc_by_func[a->func].bytes += a->size;
+	}
+	if (mst_alloc_func_is_realloc(a->func)) {
+		m->sum.reallocs++;
+		if (a->old_addr && a->old_addr != a->addr &&
+		    tx->pending_realloc == a->old_addr) {
+			/* The FREE half of a moved realloc: one call, no free. */
+			m->sum.frees--;
+			m->sum.free_by_func[tx->pending_func]--;
+			m->threads[ti].frees--;
+		}
+		if (a->old_addr) {
+			/* In place (old == new) or a FREE that never came:
+			 * the old block ends here without being a free. */
+			b = mt_live_find(&m->live, a->old_addr);
+			if (b)
+				block_remove(m, b, a->time, 0);
+		}
+	}
+	tx->pending_realloc = 0;
+
+	b = mt_live_find(&m->live, a->addr);
+	if (b) {
+		m->integ.double_allocs++;
+		block_remove(m, b, a->time, 0);
+	}
+	si = site_get(m, r, a->stack);
+	if (si == NO_INDEX)
+		return fail(m, MST_ERR_NOMEM, "out of memory");
+	b = mt_live_insert(&m->live, a->addr);
+	if (!b)
+		return fail(m, MST_ERR_NOMEM, "out of memory for %zu live blocks",
+			    m->live.len);
+	b->size = a->size;
+	b->time = a->time;
+	b->site = si;
+	b->thread = ti;
+	b->func = a->func;
+	if (tx->ntasks) {
+		uint32_t k = tx->tasks[tx->ntasks - 1];
+		b->task = k + 1;
+		m->tasks[k].allocations++;
+		m->tasks[k].bytes += a->size;
+		m->tasks[k].live_bytes += a->size;
+	}
+
+	s = &m->sites[si];
+	sx = &m->sitex[si];
+	site_touch(m, sx);
+	s->allocations++;
+	s->bytes += a->size;
+	sx->live_bytes += a->size;
+	sx->live_count++;
+	if (sx->live_bytes > s->max_live_bytes)
+		s->max_live_bytes = sx->live_bytes;
+	if (sx->module != NO_INDEX) {
+		m->modules[sx->module].allocations++;
+		m->modules[sx->module].bytes += a->size;
+	}
+
+	m->threads[ti].allocations++;
+	m->threads[ti].bytes += a->size;
+	thread_live(m, ti, (int64_t)a->size);
+	tx->last_alloc = a->addr;
+
+	hb = log2_bucket(a->size);
+	m->hist.size_count[hb]++;
+	m->hist.size_bytes[hb] += a->size;
+
+	m->live_bytes += a->size;
+	m->live_count++;
+	bk->allocations++;
+	bk->bytes_allocated += a->size;
+	timeline_heap(m, bk);
+	peak_check(m, a->time);
+	return MST_OK;
+}
+
+static uint32_t free_module(struct mst_model *m, const struct mst_reader *r,
+			    uint64_t stack)
+{
+	uint32_t v;
+	if (!stack)
+		return NO_INDEX;
+	v = mt_map_get(&m->free_stack_map, stack);
+	if (v != NO_INDEX)
+		return v ? v - 1 : NO_INDEX;
+	v = module_of_stack(m, r, stack);
+	mt_map_put(&m->free_stack_map, stack, v == NO_INDEX ? 0 : v + 1);
+	return v;
+}
+
+static int add_free(struct mst_model *m, const struct mst_reader *r,
+		    const struct mst_free *f)
+{
+	struct mst_bucket *bk = timeline_at(m, f->time);
+	uint32_t ti = thread_get(m, f->thread), fm, am;
+	struct thread_x *tx;
+	struct mt_block *b;
+	int is_realloc = f->func == MST_FREE_REALLOC || f->func == MST_FREE_REALLOCARRAY;
+
+	if (ti == NO_INDEX)
+		return fail(m, MST_ERR_NOMEM, "out of memory");
+	tx = &m->threadx[ti];
+	/* Counted as a free now; a realloc ALLOC that follows on this thread
+	 * with this old address takes it back (one realloc call). */
+	m->sum.frees++;
+	if (f->func < 8)
+		m->sum.free_by_func[f->func]++;
+	m->threads[ti].frees++;
+	bk->frees++;
+	bk->has_data = 1;
+	tx->pending_realloc = is_realloc ? f->addr : 0;
+	tx->pending_func = f->func < 8 ? f->func : 0;
+	if (!f->addr)
+		return MST_OK;        /* free(NULL): a call, no block */
+
+	fm = free_module(m, r, f->stack);
+	if (fm != NO_INDEX)
+		m->modules[fm].frees++;
+	b = mt_live_find(&m->live, f->addr);
+	if (!b) {
+		m->integ.unknown_frees++;
+		if (m->sum.estimated) {
+			/* Sampled: most likely the free of an allocation the
+			 * recorder did not keep; not a call to scale up. */
+			m->sum.frees--;
+			if (f->func < 8)
+				m->sum.free_by_func[f->func]--;
+			m->threads[ti].frees--;
+			bk->frees--;
+			tx->pending_realloc = 0;
+		}
+		return MST_OK;
+	}
+	if (!is_realloc && b->thread == ti && tx->last_alloc == f->addr) {
+		m->sum.temporary++;
+		m->sites[b->site].temporary++;
+	}
+	if (tx->last_alloc == f->addr)
+		tx->last_alloc = 0;
+	if (b->thread != ti) {
+		m->threads[ti].cross_frees++;
+		m->threads[ti].cross_free_bytes += b->size;
+		if (m->threadx[b->thread].last_alloc == f->addr)
+			m->threadx[b->thread].last_alloc = 0;
+	}
+	am = m->sitex[b->site].module;
+	if (am != NO_INDEX && fm != NO_INDEX && am != fm) {
+		uint64_t key = (uint64_t)am << 32 | fm;
+		uint32_t ci = mt_map_get(&m->cross_map, key);
+		if (ci == NO_INDEX &&
+		    grow(&m->cross, &m->cross_cap, m->ncross + 1, sizeof(*m->cross)) == 0 &&
+		    mt_map_put(&m->cross_map, key, (uint32_t)m->ncross) == 0) {
+			ci = (uint32_t)m->ncross++;
+			m->cross[ci].alloc_module = m->modules[am].module;
+			m->cross[ci].free_module = m->modules[fm].module;
+		}
+		if (ci != NO_INDEX) {
+			m->cross[ci].count++;
+			m->cross[ci].bytes += b->size;
+		}
+	}
+	block_remove(m, b, f->time, 1);
+	timeline_heap(m, bk);
+	return MST_OK;
+}
+
+static void add_counters(struct mst_model *m, const struct mst_counters *c)
+{
+	struct mst_bucket *bk = timeline_at(m, c->time);
+	uint32_t i;
+	m->frag.samples++;
+	for (i = 0; i < c->count; i++) {
+		uint64_t v = c->items[i].value;
+		switch (c->items[i].key) {
+		case MST_CTR_RSS:
+			bk->rss = v;
+			m->frag.last_rss = v;
+			if (v > m->frag.peak_rss)
+				m->frag.peak_rss = v;
+			if (m->peak_rss_pending) {
+				if (c->time - m->sum.peak_time < m->rss_dist)
+					m->frag.rss_at_peak = v;
+				m->peak_rss_pending = 0;
+			}
+			m->have_rss = 1;
+			m->rss_time = c->time;
+			break;
+		case MST_CTR_ARENA:
+			bk->arena = v;
+			m->frag.last_arena = m->last_arena = v;
+			if (m->peak_arena_pending) {
+				if (c->time - m->sum.peak_time < m->arena_dist)
+					m->frag.arena_at_peak = v;
+				m->peak_arena_pending = 0;
+			}
+			m->have_arena = 1;
+			m->arena_time = c->time;
+			break;
+		case MST_CTR_IN_USE:
+			bk->in_use = v;
+			m->frag.last_in_use = v;
+			break;
+		default:
+			break;
+		}
+	}
+	bk->has_data = 1;
+}
+
+static void task_end(struct mst_model *m, uint32_t ti, uint32_t k)
+{
+	struct thread_x *tx = &m->threadx[ti];
+	size_t i;
+	/* Tasks nest: close K and anything opened inside it and left open. */
+	for (i = tx->ntasks; i-- > 0;) {
+		if (tx->tasks[i] == k) {
+			tx->ntasks = i;
+			return;
+		}
+	}
+}
+
+int mst_model_add(struct mst_model *m, const struct mst_reader *r,
+		  const struct mst_record *rec)
+{
+	uint32_t i;
+	switch (rec->type) {
+	case MST_REC_HEADER: {
+		const struct mst_header *h = &rec->u.header;
+		m->sum.ticks_per_second = h->ticks_per_second;
+		m->flags = h->flags;
+		m->integ.forked = !!(h->flags & MST_FLAG_FORKED);
+		if (h->sample_rate_ppm && h->sample_rate_ppm < 1000000) {
+			m->sum.estimated = 1;
+			m->sum.sample_rate = (double)h->sample_rate_ppm / 1e6;
+			m->scale = 1e6 / (double)h->sample_rate_ppm;
+		}
+		/* Start at 1 µs buckets; they double as the trace grows. */
+		m->width = h->ticks_per_second >= 1000000 ?
+			h->ticks_per_second / 1000000 : 1;
+		return MST_OK;
+	}
+	case MST_REC_ALLOC:
+		return add_alloc(m, r, &rec->u.alloc);
+	case MST_REC_FREE:
+		return add_free(m, r, &rec->u.free);
+	case MST_REC_STACK:
+	case MST_REC_SYMBOLS:
+		return MST_OK;
+	case MST_REC_MODULE_LOAD:
+		timeline_at(m, rec->u.module_load.time);
+		if (module_get(m, rec->u.module_load.module, rec->u.module_load.path) == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		return MST_OK;
+	case MST_REC_MODULE_UNLOAD:
+		timeline_at(m, rec->u.module_unload.time);
+		return MST_OK;
+	case MST_REC_THREAD_START:
+		timeline_at(m, rec->u.thread_start.time);
+		i = thread_get(m, rec->u.thread_start.thread);
+		if (i == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		m->threads[i].tid = rec->u.thread_start.tid;
+		m->threads[i].start_time = rec->u.thread_start.time;
+		return MST_OK;
+	case MST_REC_THREAD_NAME:
+		timeline_at(m, rec->u.thread_name.time);
+		i = thread_get(m, rec->u.thread_name.thread);
+		if (i == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		free((char *)m->threads[i].name);
+		m->threads[i].name = strdup(rec->u.thread_name.name ? rec->u.thread_name.name : "");
+		return MST_OK;
+	case MST_REC_THREAD_EXIT:
+		timeline_at(m, rec->u.thread_exit.time);
+		i = thread_get(m, rec->u.thread_exit.thread);
+		if (i == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		m->threads[i].exit_time = rec->u.thread_exit.time;
+		return MST_OK;
+	case MST_REC_COUNTERS:
+		add_counters(m, &rec->u.counters);
+		return MST_OK;
+	case MST_REC_LABEL: {
+		const struct mst_label *l = &rec->u.label;
+		struct mt_block *b;
+		timeline_at(m, l->time);
+		b = mt_live_find(&m->live, l->addr);
+		if (!b)
+			return MST_OK;    /* untracked (sampled out) memory */
+		i = label_get(m, l->name, l->type);
+		if (i == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		if (b->label == i + 1)
+			return MST_OK;
+		if (b->label)
+			m->labels[b->label - 1].live_bytes -= b->size;
+		b->label = i + 1;
+		m->labels[i].allocations++;
+		m->labels[i].bytes += b->size;
+		m->labels[i].live_bytes += b->size;
+		return MST_OK;
+	}
+	case MST_REC_TASK_BEGIN: {
+		const struct mst_task_begin *tb = &rec->u.task_begin;
+		uint32_t ti = thread_get(m, tb->thread), k;
+		struct thread_x *tx;
+		timeline_at(m, tb->time);
+		k = task_get(m, tb->task);
+		if (ti == NO_INDEX || k == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		tx = &m->threadx[ti];
+		if (!m->tasks[k].name)
+			m->tasks[k].name = strdup(tb->name ? tb->name : "");
+		m->tasks[k].thread = tb->thread;
+		m->tasks[k].begin_time = tb->time;
+		if (grow(&tx->tasks, &tx->tasks_cap, tx->ntasks + 1, sizeof(*tx->tasks)) < 0)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		tx->tasks[tx->ntasks++] = k;
+		return MST_OK;
+	}
+	case MST_REC_TASK_END: {
+		const struct mst_task_end *te = &rec->u.task_end;
+		uint32_t ti = thread_get(m, te->thread), k;
+		timeline_at(m, te->time);
+		k = mt_map_get(&m->task_map, te->task);
+		if (ti == NO_INDEX || k == NO_INDEX)
+			return MST_OK;
+		m->tasks[k].end_time = te->time;
+		task_end(m, ti, k);
+		return MST_OK;
+	}
+	case MST_REC_DROPPED:
+		timeline_at(m, rec->u.dropped.time);
+		m->integ.dropped_events += rec->u.dropped.events;
+		m->integ.dropped_bytes += rec->u.dropped.bytes;
+		return MST_OK;
+	case MST_REC_END:
+		timeline_at(m, rec->u.end.time);
+		m->integ.complete = 1;
+		m->integ.end_reason = rec->u.end.reason;
+		m->integ.end_status = rec->u.end.status;
+		m->end_dropped = rec->u.end.dropped;
+		return MST_OK;
+	}
+	return MST_OK;
+}
+
+/* ---- finish: derive, then scale sampled figures ---- */
+
+static uint64_t median_life(const struct site_x *sx)
+{
+	uint64_t half, acc = 0;
+	unsigned i;
+	if (!sx->life || !sx->life_n)
+		return 0;
+	half = (sx->life_n + 1) / 2;
+	for (i = 0; i < MST_LIFE_BUCKETS; i++) {
+		acc += sx->life[i];
+		if (acc >= half)
+			break;
+	}
+	if (i == 0)
+		return 0;
+	if (i == 1)
+		return 1;
+	/* midpoint of [2^(i-1), 2^i) */
+	return (1ull << (i - 1)) + (1ull << (i - 2));
+}
+
+static inline uint64_t sc(const struct mst_model *m, uint64_t v)
+{
+	return (uint64_t)((double)v * m->scale + 0.5);
+}
+
+static void scale_all(struct mst_model *m)
+{
+	size_t i, b, t;
+	struct mst_summary *s = &m->sum;
+#define S(x) ((x) = sc(m, (x)))
+	S(s->allocations); S(s->frees); S(s->reallocs); S(s->bytes_allocated);
+	for (i = 0; i < 16; i++) {
+		S(s->alloc_by_func[i].calls);
+		S(s->alloc_by_func[i].bytes);
+	}
+	for (i = 0; i < 8; i++)
+		S(s->free_by_func[i]);
+	S(s->peak_bytes); S(s->peak_allocations); S(s->end_bytes);
+	S(s->end_allocations); S(s->temporary);
+	for (i = 0; i < MST_SIZE_BUCKETS; i++) {
+		S(m->hist.size_count[i]);
+		S(m->hist.size_bytes[i]);
+	}
+	for (i = 0; i < MST_LIFE_BUCKETS; i++) {
+		S(m->hist.life_count[i]);
+		S(m->hist.life_bytes[i]);
+	}
+	for (i = 0; i < m->nsites; i++) {
+		struct mst_site *x = &m->sites[i];
+		S(x->allocations); S(x->bytes); S(x->peak_bytes); S(x->max_live_bytes);
+		S(x->leaked_bytes); S(x->leaked_allocations); S(x->temporary);
+	}
+	for (i = 0; i < m->nthreads; i++) {
+		struct mst_thread_stats *x = &m->threads[i];
+		S(x->allocations); S(x->bytes); S(x->frees); S(x->live_bytes);
+		S(x->peak_bytes); S(x->cross_frees); S(x->cross_free_bytes);
+	}
+	for (i = 0; i < m->nmodules; i++) {
+		S(m->modules[i].allocations); S(m->modules[i].bytes);
+		S(m->modules[i].frees); S(m->modules[i].leaked_bytes);
+	}
+	for (i = 0; i < m->ncross; i++) {
+		S(m->cross[i].count); S(m->cross[i].bytes);
+	}
+	for (i = 0; i < m->nlabels; i++) {
+		S(m->labels[i].allocations); S(m->labels[i].bytes);
+		S(m->labels[i].live_bytes);
+	}
+	for (i = 0; i < m->ntasks; i++) {
+		S(m->tasks[i].allocations); S(m->tasks[i].bytes);
+		S(m->tasks[i].live_bytes);
+	}
+	for (b = 0; b < m->nb; b++) {
+		struct mst_bucket *x = &m->buckets[b];
+		S(x->heap_min); S(x->heap_max); S(x->heap_last);
+		S(x->allocations); S(x->frees); S(x->bytes_allocated);
+		if (m->series)
+			for (t = 0; t <= m->opts.thread_series; t++)
+				S(m->series[t][b]);
+	}
+	S(m->frag.live_bytes);
+#undef S
+}
+
+int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_status)
+{
+	size_t i;
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	if (m->finished)
+		return MST_OK;
+	m->finished = 1;
+	if (!m->started)
+		timeline_at(m, 0);
+	m->integ.read_status = read_status;
+	if (read_status < 0 && r)
+		snprintf(m->integ.read_error, sizeof(m->integ.read_error), "%s",
+			 mst_reader_error(r));
+	m->integ.truncated = read_status == MST_ERR_TRUNCATED ||
+		(read_status >= 0 && !m->integ.complete);
+	if (m->end_dropped > m->integ.dropped_events)
+		m->integ.dropped_events = m->end_dropped;
+
+	for (i = 0; i < m->nsites; i++) {
+		struct mst_site *s = &m->sites[i];
+		struct site_x *sx = &m->sitex[i];
+		s->peak_bytes = sx->epoch == m->epoch ? sx->at_peak : sx->live_bytes;
+		s->leaked_bytes = sx->live_bytes;
+		s->leaked_allocations = sx->live_count;
+		s->median_lifetime_ns = median_life(sx);
+		if (sx->module != NO_INDEX)
+			m->modules[sx->module].leaked_bytes += sx->live_bytes;
+	}
+	for (i = 0; i < m->nthreads; i++)
+		m->threads[i].live_bytes = m->threadx[i].live_bytes;
+	for (i = 0; i < m->live.cap; i++) {
+		const struct mt_block *b = &m->live.slots[i];
+		if (!b->addr)
+			continue;
+		if (b->addr < lo)
+			lo = b->addr;
+		if (b->addr + b->size > hi)
+			hi = b->addr + b->size;
+	}
+	m->frag.live_bytes = m->live_bytes;
+	m->frag.span_bytes = hi > lo ? hi - lo : 0;
+	m->sum.end_bytes = m->live_bytes;
+	m->sum.end_allocations = m->live_count;
+	m->sum.max_rss = m->frag.peak_rss;
+	if (m->sum.estimated)
+		scale_all(m);
+	return MST_OK;
+}
+
+/* ---- accessors ---- */
+
+const struct mst_summary *mst_model_summary(const struct mst_model *m)
+{
+	return &m->sum;
+}
+
+const struct mst_histograms *mst_model_histograms(const struct mst_model *m)
+{
+	return &m->hist;
+}
+
+size_t mst_model_sites(const struct mst_model *m, const struct mst_site **sites)
+{
+	*sites = m->sites;
+	return m->nsites;
+}
+
+size_t mst_model_threads(const struct mst_model *m,
+			 const struct mst_thread_stats **threads)
+{
+	*threads = m->threads;
+	return m->nthreads;
+}
+
+size_t mst_model_modules(const struct mst_model *m,
+			 const struct mst_module_stats **modules)
+{
+	*modules = m->modules;
+	return m->nmodules;
+}
+
+size_t mst_model_module_cross(const struct mst_model *m,
+			      const struct mst_module_cross **pairs)
+{
+	*pairs = m->cross;
+	return m->ncross;
+}
+
+void mst_model_timeline(const struct mst_model *m, struct mst_timeline *tl)
+{
+	memset(tl, 0, sizeof(*tl));
+	tl->width = m->width;
+	tl->count = m->started ? m->cur + 1 : 0;
+	tl->buckets = m->buckets;
+	if (m->series) {
+		tl->nthreads = m->nseries;
+		tl->thread_ids = m->series_ids;
+		tl->series = (const uint64_t *const *)m->series;
+		tl->other = m->other_used ? m->series[m->opts.thread_series] : NULL;
+	}
+}
+
+void mst_model_fragmentation(const struct mst_model *m, struct mst_fragmentation *f)
+{
+	*f = m->frag;
+}
+
+size_t mst_model_labels(const struct mst_model *m, const struct mst_label_stats **labels)
+{
+	*labels = m->labels;
+	return m->nlabels;
+}
+
+size_t mst_model_tasks(const struct mst_model *m, const struct mst_task_stats **tasks)
+{
+	*tasks = m->tasks;
+	return m->ntasks;
+}
+
+void mst_model_integrity(const struct mst_model *m, struct mst_integrity *in)
+{
+	*in = m->integ;
+}
+
+void mst_model_each_live(const struct mst_model *m,
+			 void (*fn)(void *ctx, const struct mst_live_block *b),
+			 void *ctx)
+{
+	size_t i;
+	for (i = 0; i < m->live.cap; i++) {
+		const struct mt_block *s = &m->live.slots[i];
+		struct mst_live_block b;
+		if (!s->addr)
+			continue;
+		b.addr = s->addr;
+		b.size = s->size;
+		b.stack = m->sites[s->site].stack;
+		b.time = s->time;
+		b.thread = m->threads[s->thread].thread;
+		b.func = s->func;
+		fn(ctx, &b);
+	}
+}

@@ -1,0 +1,170 @@
+/*
+ * model_table.c - the open-addressing tables behind the analysis model
+ * (see model_table.h for why they look the way they do).
+ */
+#include "model_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MT_MIN_CAP 64
+
+static inline size_t mt_hash(uint64_t key, size_t cap)
+{
+	/* Fibonacci hashing: the high bits of the product depend on every bit
+	 * of the key, so aligned addresses (low bits zero) spread well. */
+	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+/* ---- map ---- */
+
+void mt_map_init(struct mt_map *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+void mt_map_release(struct mt_map *m)
+{
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+uint32_t mt_map_get(const struct mt_map *m, uint64_t key)
+{
+	size_t i;
+	uint64_t k = key + 1;
+	if (!m->cap)
+		return UINT32_MAX;
+	for (i = mt_hash(k, m->cap);; i = (i + 1) & (m->cap - 1)) {
+		if (m->keys[i] == k)
+			return m->vals[i];
+		if (!m->keys[i])
+			return UINT32_MAX;
+	}
+}
+
+static void map_place(struct mt_map *m, uint64_t k, uint32_t v)
+{
+	size_t i;
+	for (i = mt_hash(k, m->cap); m->keys[i] && m->keys[i] != k;
+	     i = (i + 1) & (m->cap - 1))
+		;
+	if (!m->keys[i])
+		m->len++;
+	m->keys[i] = k;
+	m->vals[i] = v;
+}
+
+static int map_grow(struct mt_map *m)
+{
+	struct mt_map n;
+	size_t i;
+	n.cap = m->cap ? m->cap * 2 : MT_MIN_CAP;
+	n.len = 0;
+	n.keys = calloc(n.cap, sizeof(*n.keys));
+	n.vals = malloc(n.cap * sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return -1;
+	}
+	for (i = 0; i < m->cap; i++)
+		if (m->keys[i])
+			map_place(&n, m->keys[i], m->vals[i]);
+	free(m->keys);
+	free(m->vals);
+	*m = n;
+	return 0;
+}
+
+int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val)
+{
+	if ((m->len + 1) * 8 > m->cap * 5 && map_grow(m) < 0)
+		return -1;
+	map_place(m, key + 1, val);
+	return 0;
+}
+
+/* ---- live set ---- */
+
+void mt_live_init(struct mt_live *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+void mt_live_release(struct mt_live *l)
+{
+	free(l->slots);
+	memset(l, 0, sizeof(*l));
+}
+
+struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr)
+{
+	size_t i;
+	if (!l->cap || !addr)
+		return NULL;
+	for (i = mt_hash(addr, l->cap);; i = (i + 1) & (l->cap - 1)) {
+		if (l->slots[i].addr == addr)
+			return &l->slots[i];
+		if (!l->slots[i].addr)
+			return NULL;
+	}
+}
+
+static struct mt_block *live_slot(struct mt_live *l, uint64_t addr)
+{
+	size_t i;
+	for (i = mt_hash(addr, l->cap); l->slots[i].addr;
+	     i = (i + 1) & (l->cap - 1))
+		;
+	return &l->slots[i];
+}
+
+static int live_grow(struct mt_live *l)
+{
+	size_t cap = l->cap ? l->cap * 2 : MT_MIN_CAP, i;
+	struct mt_block *old = l->slots, *n = calloc(cap, sizeof(*n));
+	size_t oldcap = l->cap;
+	if (!n)
+		return -1;
+	l->slots = n;
+	l->cap = cap;
+	for (i = 0; i < oldcap; i++)
+		if (old[i].addr)
+			*live_slot(l, old[i].addr) = old[i];
+	free(old);
+	return 0;
+}
+
+struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr)
+{
+	struct mt_block *b;
+	if ((l->len + 1) * 8 > l->cap * 5 && live_grow(l) < 0)
+		return NULL;
+	b = live_slot(l, addr);
+	memset(b, 0, sizeof(*b));
+	b->addr = addr;
+	l->len++;
+	return b;
+}
+
+void mt_live_remove(struct mt_live *l, struct mt_block *b)
+{
+	size_t mask = l->cap - 1, i = (size_t)(b - l->slots), j = i;
+	/* Backward-shift deletion: move later members of the probe run into
+	 * the hole when their home slot does not lie between hole and them. */
+	for (;;) {
+		size_t home;
+		j = (j + 1) & mask;
+		if (!l->slots[j].addr)
+			break;
+		home = mt_hash(l->slots[j].addr, l->cap);
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			l->slots[i] = l->slots[j];
+			i = j;
+		}
+	}
+	l->slots[i].addr = 0;
+	l->len--;
+}

@@ -1,0 +1,59 @@
+/*
+ * model_table.h - private hash tables of the analysis model (not installed):
+ * an open-addressing map from a 64-bit key to a 32-bit index, used for
+ * sites, threads, modules and tasks, and the live set of allocations, which
+ * must absorb tens of millions of inserts and deletes a second.
+ *
+ * Both use linear probing on a power-of-two table with Fibonacci hashing
+ * and backward-shift deletion (no tombstones, so a long churn never
+ * degrades the table), and grow at 5/8 load.
+ */
+#ifndef MODEL_TABLE_H
+#define MODEL_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- u64 -> u32 index map; every key is allowed (stored as key + 1 with
+ * 0 meaning empty; UINT64_MAX is not a valid key) ---- */
+struct mt_map {
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t cap, len;
+};
+
+void mt_map_init(struct mt_map *m);
+void mt_map_release(struct mt_map *m);
+/* Index stored for KEY, or UINT32_MAX when absent. */
+uint32_t mt_map_get(const struct mt_map *m, uint64_t key);
+/* Stores KEY -> VAL (replacing); -1 when out of memory. */
+int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val);
+
+/* ---- the live set: one entry per live block, keyed by its address ---- */
+struct mt_block {
+	uint64_t addr;                /* 0 = empty slot */
+	uint64_t size;
+	uint64_t time;
+	uint32_t site;                /* index into the model's sites */
+	uint32_t thread;              /* index into the model's threads */
+	uint32_t label;               /* 1 + label index, 0 none */
+	uint32_t task;                /* 1 + task index, 0 none */
+	uint8_t func;
+};
+
+struct mt_live {
+	struct mt_block *slots;
+	size_t cap, len;
+};
+
+void mt_live_init(struct mt_live *l);
+void mt_live_release(struct mt_live *l);
+/* The block at ADDR, or NULL. The pointer is valid until the next insert
+ * or removal. */
+struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr);
+/* A slot for ADDR (addr != 0), not present yet; the caller fills it.
+ * NULL when out of memory. */
+struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr);
+/* Removes the block B points to (from mt_live_find). */
+void mt_live_remove(struct mt_live *l, struct mt_block *b);
+#endif
