@@ -1,0 +1,427 @@
+/*
+ * symbols.c - offline symbolization (mstrace_symbols.h) with elfutils libdw.
+ *
+ * Each recorded module gets its own Dwfl, reported at the recorded load
+ * bias: modules loaded and unloaded over a run may reuse addresses, which
+ * one shared Dwfl would refuse. The ELF file is checked against the
+ * recorded build-id first; a mismatch gives a warning and no names, never
+ * wrong names. Separate debuginfo is found by dwfl's standard callbacks
+ * (/usr/lib/debug/.build-id/). C++ names are demangled by libstdc++'s
+ * __cxa_demangle, looked up at run time with dlopen so that the tools take
+ * no link dependency on libstdc++; without it names stay mangled.
+ */
+#include "mstrace.h"
+#include "model_table.h"
+
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_INLINE 16
+
+struct sym_module {
+	uint64_t id;
+	Dwfl *dwfl;
+	Dwfl_Module *mod;
+	int state;                    /* 0 untried, 1 usable, -1 no symbols */
+};
+
+struct cache_entry {
+	uint32_t first, n;            /* frames in the pool */
+};
+
+struct mst_symbolizer {
+	const struct mst_reader *r;
+	unsigned flags;
+	Dwfl_Callbacks cb;
+	char *debuginfo_path;
+
+	struct mt_map mod_map;        /* module id -> mods[] */
+	struct sym_module *mods;
+	size_t nmods, mods_cap;
+
+	struct mt_map cache;          /* ip << 1 | is_return -> entries[] */
+	struct cache_entry *entries;
+	size_t nentries, entries_cap;
+	struct mst_frame *pool;
+	size_t npool, pool_cap;
+
+	/* interned strings: open addressing on the string's hash */
+	char **strs;
+	size_t nstrs, strs_cap;
+
+	char *(*demangle)(const char *, char *, size_t *, int *);
+	void *libstdcxx;
+
+	char *warnings;
+	size_t warn_len;
+};
+
+static int grow(void *arrp, size_t *cap, size_t n, size_t size)
+{
+	void **arr = arrp;
+	size_t ncap;
+	void *p;
+	if (n <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	while (ncap < n)
+		ncap *= 2;
+	p = realloc(*arr, ncap * size);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+/* Returns one shared copy of S, owned by the symbolizer (NULL stays NULL). */
+static const char *intern(struct mst_symbolizer *s, const char *str)
+{
+	size_t i;
+	if (!str)
+		return NULL;
+	if ((s->nstrs + 1) * 2 > s->strs_cap) {
+		size_t ncap = s->strs_cap ? s->strs_cap * 2 : 256, j;
+		char **n = calloc(ncap, sizeof(*n));
+		if (!n)
+			return NULL;
+		for (j = 0; j < s->strs_cap; j++) {
+			if (!s->strs[j])
+				continue;
+			for (i = str_hash(s->strs[j]) & (ncap - 1); n[i]; i = (i + 1) & (ncap - 1))
+				;
+			n[i] = s->strs[j];
+		}
+		free(s->strs);
+		s->strs = n;
+		s->strs_cap = ncap;
+	}
+	for (i = str_hash(str) & (s->strs_cap - 1); s->strs[i];
+	     i = (i + 1) & (s->strs_cap - 1))
+		if (!strcmp(s->strs[i], str))
+			return s->strs[i];
+	s->strs[i] = strdup(str);
+	if (s->strs[i])
+		s->nstrs++;
+	return s->strs[i];
+}
+
+static void warn(struct mst_symbolizer *s, const char *path, const char *what)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "%s: %s; symbols skipped", path, what);
+	char *p;
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	/* the same warning once */
+	if (s->warnings && strstr(s->warnings, line))
+		return;
+	p = realloc(s->warnings, s->warn_len + (size_t)n + 2);
+	if (!p)
+		return;
+	s->warnings = p;
+	memcpy(p + s->warn_len, line, (size_t)n);
+	s->warn_len += (size_t)n;
+	p[s->warn_len++] = '\n';
+	p[s->warn_len] = 0;
+}
+
+int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
+		       unsigned flags)
+{
+	struct mst_symbolizer *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (!s)
+		return MST_ERR_NOMEM;
+	s->r = r;
+	s->flags = flags;
+	mt_map_init(&s->mod_map);
+	mt_map_init(&s->cache);
+	s->cb.find_elf = dwfl_build_id_find_elf;
+	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->cb.section_address = dwfl_offline_section_address;
+	s->cb.debuginfo_path = &s->debuginfo_path;
+	if (!(flags & MST_SYM_NO_LOOKUP)) {
+		/* Already loaded in a C++ program; otherwise optional. */
+		s->libstdcxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+		if (s->libstdcxx)
+			*(void **)&s->demangle = dlsym(s->libstdcxx, "__cxa_demangle");
+	}
+	*out = s;
+	return MST_OK;
+}
+
+void mst_symbolizer_free(struct mst_symbolizer *s)
+{
+	size_t i;
+	if (!s)
+		return;
+	for (i = 0; i < s->nmods; i++)
+		if (s->mods[i].dwfl)
+			dwfl_end(s->mods[i].dwfl);
+	free(s->mods);
+	mt_map_release(&s->mod_map);
+	mt_map_release(&s->cache);
+	free(s->entries);
+	free(s->pool);
+	for (i = 0; i < s->strs_cap; i++)
+		free(s->strs[i]);
+	free(s->strs);
+	free(s->warnings);
+	if (s->libstdcxx)
+		dlclose(s->libstdcxx);
+	free(s);
+}
+
+const char *mst_symbolizer_warnings(const struct mst_symbolizer *s)
+{
+	return s->warnings ? s->warnings : "";
+}
+
+/* Opens the module's ELF at the recorded bias and checks its build-id. */
+static void module_open(struct mst_symbolizer *s, struct sym_module *sm,
+			const struct mst_module_load *ml)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n, fd;
+
+	sm->state = -1;
+	if (!ml->path || !ml->path[0] || ml->path[0] == '[')
+		return;               /* [vdso] and friends: no file */
+	fd = open(ml->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		char why[300];
+		snprintf(why, sizeof(why), "cannot open: %s", strerror(errno));
+		warn(s, ml->path, why);
+		return;
+	}
+	sm->dwfl = dwfl_begin(&s->cb);
+	if (!sm->dwfl) {
+		close(fd);
+		return;
+	}
+	dwfl_report_begin(sm->dwfl);
+	/* dwfl takes FD over */
+	sm->mod = dwfl_report_elf(sm->dwfl, ml->path, ml->path, fd, ml->base, false);
+	dwfl_report_end(sm->dwfl, NULL, NULL);
+	if (!sm->mod) {
+		char why[300];
+		snprintf(why, sizeof(why), "cannot read ELF: %s", dwfl_errmsg(-1));
+		warn(s, ml->path, why);
+		return;
+	}
+	if (ml->build_id_len) {
+		n = dwfl_module_build_id(sm->mod, &bits, &vaddr);
+		if (n != (int)ml->build_id_len || memcmp(bits, ml->build_id, ml->build_id_len)) {
+			warn(s, ml->path, "build-id differs from the recording");
+			sm->mod = NULL;
+			return;
+		}
+	}
+	sm->state = 1;
+}
+
+static struct sym_module *module_for(struct mst_symbolizer *s,
+				     const struct mst_module_load *ml)
+{
+	uint32_t i = mt_map_get(&s->mod_map, ml->module);
+	struct sym_module *sm;
+	if (i == UINT32_MAX) {
+		if (grow(&s->mods, &s->mods_cap, s->nmods + 1, sizeof(*s->mods)) < 0)
+			return NULL;
+		i = (uint32_t)s->nmods;
+		if (mt_map_put(&s->mod_map, ml->module, i) < 0)
+			return NULL;
+		s->nmods++;
+		memset(&s->mods[i], 0, sizeof(s->mods[i]));
+		s->mods[i].id = ml->module;
+	}
+	sm = &s->mods[i];
+	if (!sm->state)
+		module_open(s, sm, ml);
+	return sm;
+}
+
+static const char *demangled(struct mst_symbolizer *s, const char *name)
+{
+	char *d;
+	const char *ret;
+	int status = -1;
+	if (!name || !s->demangle || name[0] != '_' || name[1] != 'Z')
+		return intern(s, name);
+	d = s->demangle(name, NULL, NULL, &status);
+	if (status != 0 || !d) {
+		free(d);
+		return intern(s, name);
+	}
+	ret = intern(s, d);
+	free(d);
+	return ret;
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	const char *n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &a));
+	if (!n)
+		n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a));
+	if (!n)
+		n = dwarf_diename(die);
+	return n;
+}
+
+/* Fills OUT with the inline chain at ADDR (innermost first); returns the
+ * count, 0 when DWARF says nothing. */
+static size_t resolve_dwarf(struct mst_symbolizer *s, Dwfl_Module *mod,
+			    uint64_t addr, struct mst_frame *out, size_t max)
+{
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+	Dwarf_Die *scopes = NULL;
+	Dwarf_Files *files = NULL;
+	size_t nfiles = 0, n = 0;
+	const char *file = NULL;
+	uint64_t line = 0;
+	Dwfl_Line *l;
+	int ns, i;
+
+	l = dwfl_module_getsrc(mod, addr);
+	if (l) {
+		int ln = 0;
+		file = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
+		line = ln > 0 ? (uint64_t)ln : 0;
+	}
+	if (!cu)
+		return 0;
+	ns = dwarf_getscopes(cu, addr - bias, &scopes);
+	if (ns <= 0)
+		goto only_line;
+	dwarf_getsrcfiles(cu, &files, &nfiles);
+	for (i = 0; i < ns && n < max; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+		Dwarf_Attribute a;
+		Dwarf_Word cf = 0, cl = 0;
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+			continue;
+		out[n].function = demangled(s, die_name(&scopes[i]));
+		out[n].file = intern(s, file);
+		out[n].line = line;
+		out[n].inlined = tag == DW_TAG_inlined_subroutine;
+		n++;
+		if (tag == DW_TAG_subprogram)
+			break;
+		/* The caller's location is this inlined call's site. */
+		file = NULL;
+		line = 0;
+		if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &a), &cf) == 0 &&
+		    files)
+			file = dwarf_filesrc(files, cf, NULL, NULL);
+		if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &a), &cl) == 0)
+			line = cl;
+	}
+	free(scopes);
+	if (n)
+		return n;
+only_line:
+	if (!file)
+		return 0;
+	out[0].function = NULL;
+	out[0].file = intern(s, file);
+	out[0].line = line;
+	out[0].inlined = 0;
+	return 1;
+}
+
+static size_t resolve(struct mst_symbolizer *s, uint64_t ip, int is_ret,
+		      struct mst_frame *out, size_t max)
+{
+	const struct mst_module_load *ml = s->r ? mst_reader_module_at(s->r, ip) : NULL;
+	uint64_t addr = is_ret && ip ? ip - 1 : ip;
+	struct sym_module *sm;
+	size_t n = 0, i;
+	const char *path;
+
+	memset(out, 0, sizeof(*out));
+	if (!ml)
+		return 1;
+	path = intern(s, ml->path);
+	out[0].module = path;
+	out[0].module_offset = ip - ml->base;
+	if (s->flags & MST_SYM_NO_LOOKUP)
+		return 1;
+	sm = module_for(s, ml);
+	if (!sm || sm->state != 1)
+		return 1;
+	if (!(s->flags & MST_SYM_NO_DEBUGINFO))
+		n = resolve_dwarf(s, sm->mod, addr, out, max);
+	if (n == 0 || !out[n - 1].function) {
+		/* The symbol table names the real function. */
+		GElf_Off off;
+		GElf_Sym sym;
+		const char *name = dwfl_module_addrinfo(sm->mod, addr, &off, &sym,
+							NULL, NULL, NULL);
+		if (n == 0) {
+			n = 1;
+			out[0].file = NULL;
+			out[0].line = 0;
+			out[0].inlined = 0;
+		}
+		out[n - 1].function = demangled(s, name);
+	}
+	for (i = 0; i < n; i++) {
+		out[i].module = path;
+		out[i].module_offset = ip - ml->base;
+	}
+	return n;
+}
+
+size_t mst_symbolize(struct mst_symbolizer *s, uint64_t ip, int is_return_addr,
+		     struct mst_frame *frames, size_t max)
+{
+	uint64_t key = ip << 1 | (is_return_addr ? 1 : 0);
+	uint32_t e = mt_map_get(&s->cache, key);
+	struct mst_frame tmp[MAX_INLINE];
+	size_t n, i;
+
+	if (!max)
+		return 0;
+	if (e == UINT32_MAX) {
+		n = resolve(s, ip, is_return_addr, tmp, MAX_INLINE);
+		if (grow(&s->pool, &s->pool_cap, s->npool + n, sizeof(*s->pool)) == 0 &&
+		    grow(&s->entries, &s->entries_cap, s->nentries + 1, sizeof(*s->entries)) == 0 &&
+		    mt_map_put(&s->cache, key, (uint32_t)s->nentries) == 0) {
+			e = (uint32_t)s->nentries++;
+			s->entries[e].first = (uint32_t)s->npool;
+			s->entries[e].n = (uint32_t)n;
+			memcpy(s->pool + s->npool, tmp, n * sizeof(*tmp));
+			s->npool += n;
+		} else {
+			n = n < max ? n : max;
+			memcpy(frames, tmp, n * sizeof(*tmp));
+			return n;
+		}
+	}
+	n = s->entries[e].n < max ? s->entries[e].n : max;
+	for (i = 0; i < n; i++)
+		frames[i] = s->pool[s->entries[e].first + i];
+	return n;
+}
