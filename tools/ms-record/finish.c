@@ -8,6 +8,7 @@
 #include "record.h"
 #include "mscommon.h"
 #include "mstrace.h"
+#include "spool.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -20,9 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The contract of tools/ms-record/spool.h, restated so that the launcher
- * need not link the library: 0 on success, else a detail in ERR. */
-typedef int (*salvage_fn)(const char *spool_path, char *err, size_t errlen);
+/* memscope_salvage() of spool.h, looked up at run time: the launcher does
+ * not link the recorder library. */
+typedef __typeof__(memscope_salvage) *salvage_fn;
 
 int trace_inspect(const char *path, uint8_t session[16], struct trace_info *info)
 {
@@ -62,21 +63,24 @@ int trace_inspect(const char *path, uint8_t session[16], struct trace_info *info
 	return 0;
 }
 
-int spools_salvage(const char *preload, const char *spool_dir)
+int spools_salvage(const char *preload, const char *spool_dir, int *alive)
 {
 	char path[PATH_MAX], err[512];
 	struct dirent *de;
 	void *lib = NULL;
 	salvage_fn salvage = NULL;
-	int done = 0;
+	int done = 0, rc;
+	size_t len;
 	DIR *d;
 
+	*alive = 0;
 	d = opendir(spool_dir);
 	if (!d)
 		return 0;
 	while ((de = readdir(d)) != NULL) {
 		struct stat st;
-		if (de->d_name[0] == '.')
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 7 || strcmp(de->d_name + len - 6, ".spool") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", spool_dir, de->d_name);
 		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -99,11 +103,14 @@ int spools_salvage(const char *preload, const char *spool_dir)
 			}
 		}
 		err[0] = '\0';
-		if (salvage(path, err, sizeof(err)) != 0)
+		rc = salvage(path, err, sizeof(err));
+		if (rc == 0)
+			done++;
+		else if (rc == 1)
+			(*alive)++;
+		else
 			msc_warn("cannot finish the trace of spool '%s': %s", path,
 				 err[0] ? err : "unknown error");
-		else
-			done++;
 	}
 	closedir(d);
 	/* The library stays loaded: -z nodelete, and its threads, if any,

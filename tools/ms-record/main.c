@@ -306,7 +306,7 @@ static int run(const struct options *o)
 	const char *tmpdir;
 	struct sigaction sa;
 	int pipefd[2] = { -1, -1 };
-	int status = REC_EXIT_FAILED, wstatus, e, i;
+	int status = REC_EXIT_FAILED, wstatus, e, i, alive = 0;
 	pid_t pid;
 	ssize_t n;
 
@@ -391,7 +391,16 @@ static int run(const struct options *o)
 	else if (WIFSIGNALED(wstatus))
 		status = 128 + WTERMSIG(wstatus);
 
-	spools_salvage(preload, spool_dir);
+	spools_salvage(preload, spool_dir, &alive);
+	if (alive) {
+		/* A daemon still writes there; it unlinks its own spool. */
+		if (!o->quiet)
+			msc_warn("%d process%s of this run still running: %s",
+				 alive, alive == 1 ? " is" : "es are",
+				 "each finishes its own trace when it exits");
+		free(spool_dir);
+		spool_dir = NULL;
+	}
 	if (summary_print(o->output ? o->output : template + strlen(template)
 			  - strlen(strrchr(template, '/') + 1), (long)pid, sid, o->quiet) != 0
 	    && status == 0)

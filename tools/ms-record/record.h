@@ -44,12 +44,14 @@ struct trace_info {
 int trace_inspect(const char *path, uint8_t session[16], struct trace_info *info);
 
 /*
- * Finishes every spool file left in SPOOL_DIR by processes that died
+ * Finishes every "*.spool" file left in SPOOL_DIR by processes that died
  * without finishing their trace, through memscope_salvage() of the preload
- * library PRELOAD. Prints a warning per failure; returns the number of
- * spools salvaged, or -1 when the library could not be loaded.
+ * library PRELOAD (contract: spool.h). Prints a warning per failure;
+ * returns the number of spools salvaged, or -1 when the library could not
+ * be loaded. *ALIVE: spools whose process still runs (a daemon), left
+ * alone: their folder must stay.
  */
-int spools_salvage(const char *preload, const char *spool_dir);
+int spools_salvage(const char *preload, const char *spool_dir, int *alive);
 
 /* Removes SPOOL_DIR and what is left in it; 0, or -1 (errno set) when
  * something in it could not be removed. */
