@@ -1,0 +1,1044 @@
+/*
+ * reader.c - streams a trace (schema/FORMAT.md) from a file or a pipe,
+ * chunk by chunk, and keeps the tables every consumer needs: stack nodes,
+ * modules with their segments, thread names.
+ *
+ * Reading uses read(2) only (no seek, no mmap) so pipes work. Every length
+ * taken from the stream is checked against the format's limits or what is
+ * left of the chunk before anything is allocated; the reader's memory is
+ * one chunk's payload and decoded bytes (at most 16 MiB each) plus tables
+ * that grow with distinct stacks, modules and threads.
+ */
+#include "mstrace.h"
+#include "codec.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+/* A module as kept for the whole read: one block, never moved. */
+struct module {
+	struct mst_module_load m;
+	uint64_t seq;                 /* load order, later wins in module_at */
+};
+
+/* One PT_LOAD segment's absolute range, sorted by start. */
+struct interval {
+	uint64_t start, end;
+	const struct module *mod;
+};
+
+struct thread_slot {
+	uint64_t thread;              /* 0 = empty slot: indexes start at 1 */
+	char *name;
+};
+
+struct mst_reader {
+	int fd, own_fd;
+	char *name;
+	int status;                   /* sticky: MST_OK until an error or END */
+	char err[384];
+
+	uint64_t offset;              /* bytes consumed from the stream */
+	uint64_t chunk_no;            /* 1-based number of the current chunk */
+	uint64_t chunk_off;           /* its byte offset in the stream */
+
+	uint8_t *payload;
+	size_t payload_cap;
+	uint8_t *raw;
+	size_t raw_cap;
+	ZSTD_DCtx *dctx;
+	uint8_t *rbase, *rp, *rend;   /* records of the current chunk */
+
+	uint64_t d_time, d_addr;      /* the chunk's delta state */
+	uint64_t last_time;           /* times never decrease across chunks */
+
+	struct mst_record rec;
+	const char **argv;            /* per-record arrays, reused */
+	size_t argv_cap;
+	struct mst_symbol *syms;
+	size_t syms_cap;
+	struct mst_segment segs[MST_MAX_SEGMENTS];
+	struct mst_counter ctrs[MST_MAX_COUNTERS];
+
+	struct mst_header header;     /* kept until close */
+	void *header_mem;
+	int have_header, header_pending;
+	int ended;                    /* last record delivered was END */
+
+	uint64_t *stk;                /* node n: stk[2n-2] parent, stk[2n-1] ip */
+	uint64_t nstacks, stk_cap;
+
+	struct module **mods;         /* in load order */
+	size_t nmods, mods_cap;
+	struct module **by_id;        /* sorted by module id, latest per id */
+	size_t nby_id, by_id_cap;
+	struct interval *iv;
+	uint64_t *iv_maxend;          /* max end of iv[0..i]: stops the scan */
+	size_t niv, iv_cap, iv_maxend_cap;
+
+	struct thread_slot *thr;
+	size_t thr_cap, nthr;
+	char **old_names;             /* replaced names stay valid until close */
+	size_t nold, old_cap;
+
+	struct mst_reader_stats st;
+};
+
+static int set_err(struct mst_reader *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_err(struct mst_reader *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof(r->err), fmt, ap);
+	va_end(ap);
+	r->status = status;
+	return status;
+}
+
+static int corrupt(struct mst_reader *r, const char *what)
+{
+	return set_err(r, MST_ERR_CORRUPT, "corrupt chunk %llu at byte %llu: %s",
+		       (unsigned long long)r->chunk_no,
+		       (unsigned long long)r->chunk_off, what);
+}
+
+static int corrupt_rec(struct mst_reader *r, const uint8_t *at, const char *what)
+{
+	return set_err(r, MST_ERR_CORRUPT,
+		       "corrupt chunk %llu at byte %llu: %s (record at payload byte %zu)",
+		       (unsigned long long)r->chunk_no,
+		       (unsigned long long)r->chunk_off, what, (size_t)(at - r->rbase));
+}
+
+/* Grows *P to at least N elements of SIZE; never shrinks. */
+static int reserve(void *p, size_t *cap, size_t n, size_t size)
+{
+	void **pp = p;
+	size_t c = *cap ? *cap : 16;
+	void *np;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	np = realloc(*pp, c * size);
+	if (!np)
+		return -1;
+	*pp = np;
+	*cap = c;
+	return 0;
+}
+
+static int nomem(struct mst_reader *r)
+{
+	return set_err(r, MST_ERR_NOMEM, "out of memory");
+}
+
+/* Reads up to N bytes, fewer only at end of stream; -1 on error. */
+static ssize_t read_full(struct mst_reader *r, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(r->fd, (uint8_t *)buf + got, n - got);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			set_err(r, MST_ERR_IO, "cannot read '%s': %s", r->name,
+				strerror(errno));
+			return -1;
+		}
+		if (k == 0)
+			break;
+		got += k;
+	}
+	r->offset += got;
+	return got;
+}
+
+static int eof_status(struct mst_reader *r)
+{
+	if (r->ended) {
+		r->status = MST_END;
+		return MST_END;
+	}
+	if (r->st.chunks == 0)
+		return set_err(r, MST_ERR_TRUNCATED,
+			       "truncated: no chunk after the preamble (the recording was cut short)");
+	return set_err(r, MST_ERR_TRUNCATED,
+		       "truncated: no end-of-trace record after chunk %llu (the recording was cut short)",
+		       (unsigned long long)r->chunk_no);
+}
+
+/* Reads and checks the next chunk into rp..rend; skips unknown encodings. */
+static int next_chunk(struct mst_reader *r)
+{
+	for (;;) {
+		uint8_t h[MST__CHUNK_HDR_LEN];
+		uint32_t stored, raw, crc;
+		ssize_t n;
+		uint8_t enc;
+
+		r->chunk_off = r->offset;
+		n = read_full(r, h, sizeof(h));
+		if (n < 0)
+			return r->status;
+		if (n == 0)
+			return eof_status(r);
+		r->chunk_no++;
+		if (n < (ssize_t)sizeof(h))
+			return set_err(r, MST_ERR_TRUNCATED,
+				       "truncated chunk %llu at byte %llu: stream ends after %zd of %d header bytes",
+				       (unsigned long long)r->chunk_no,
+				       (unsigned long long)r->chunk_off, n, MST__CHUNK_HDR_LEN);
+		if (memcmp(h, MST__SYNC, 4) != 0)
+			return corrupt(r, "bad sync bytes (no chunk starts here)");
+		enc = h[4];
+		stored = mst__get_le32(h + 8);
+		raw = mst__get_le32(h + 12);
+		if (raw > MST__MAX_RAW)
+			return corrupt(r, "raw size exceeds the 16 MiB limit");
+		if (stored > MST__MAX_STORED(raw))
+			return corrupt(r, "stored size too large for the raw size");
+		if (reserve(&r->payload, &r->payload_cap, stored ? stored : 1, 1))
+			return nomem(r);
+		n = read_full(r, r->payload, stored);
+		if (n < 0)
+			return r->status;
+		if (n < stored)
+			return set_err(r, MST_ERR_TRUNCATED,
+				       "truncated chunk %llu at byte %llu: stream ends after %zd of %u bytes",
+				       (unsigned long long)r->chunk_no,
+				       (unsigned long long)r->chunk_off,
+				       n + MST__CHUNK_HDR_LEN, stored + MST__CHUNK_HDR_LEN);
+		crc = mst_crc32c(0, h + 4, 12);
+		crc = mst_crc32c(crc, r->payload, stored);
+		if (crc != mst__get_le32(h + 16))
+			return corrupt(r, "crc mismatch");
+		r->st.chunks++;
+		if (enc == MST__ENC_STORED) {
+			if (stored != raw)
+				return corrupt(r, "stored chunk whose stored and raw sizes differ");
+			r->rbase = r->payload;
+		} else if (enc == MST__ENC_ZSTD) {
+			size_t k;
+			if (reserve(&r->raw, &r->raw_cap, raw ? raw : 1, 1))
+				return nomem(r);
+			k = ZSTD_findFrameCompressedSize(r->payload, stored);
+			if (ZSTD_isError(k) || k != stored)
+				return corrupt(r, "payload is not exactly one zstd frame");
+			k = ZSTD_decompressDCtx(r->dctx, r->raw, raw, r->payload, stored);
+			if (ZSTD_isError(k))
+				return corrupt(r, "zstd cannot decode the payload");
+			if (k != raw)
+				return corrupt(r, "decoded size differs from the raw size");
+			r->rbase = r->raw;
+		} else {
+			r->st.skipped_chunks++;
+			continue;
+		}
+		r->rp = r->rbase;
+		r->rend = r->rbase + raw;
+		r->d_time = 0;
+		r->d_addr = 0;
+		return MST_OK;
+	}
+}
+
+/*
+ * Reads a str in place: the bytes move back over their length varint and
+ * get a NUL, so no string is ever copied out of the chunk buffer. The
+ * chunk is never parsed twice, so clobbering the varint is harmless.
+ */
+static const char *get_str(struct mst__in *in)
+{
+	uint8_t *at = (uint8_t *)in->p;
+	size_t n;
+	const uint8_t *b = mst__get_bytes(in, &n);
+
+	if (!b)
+		return NULL;
+	if (memchr(b, 0, n)) {
+		in->err = "string contains a NUL byte";
+		return NULL;
+	}
+	memmove(at, b, n);
+	at[n] = 0;
+	return (const char *)at;
+}
+
+static uint64_t get_time(struct mst_reader *r, struct mst__in *in)
+{
+	uint64_t d = mst__get_vu(in), t = r->d_time + d;
+
+	if (in->err)
+		return 0;
+	if (t < r->d_time) {
+		in->err = "time overflows 64 bits";
+		return 0;
+	}
+	if (t < r->last_time) {
+		in->err = "time goes backwards";
+		return 0;
+	}
+	r->d_time = t;
+	r->last_time = t;
+	return t;
+}
+
+static int stack_ok(struct mst_reader *r, struct mst__in *in, uint64_t id)
+{
+	if (id > r->nstacks && !in->err)
+		in->err = "record uses a stack node not yet defined";
+	return !in->err;
+}
+
+/* ---- tables ---- */
+
+static int add_stack(struct mst_reader *r, uint64_t parent, uint64_t ip)
+{
+	if (reserve(&r->stk, &r->stk_cap, 2 * (r->nstacks + 1), sizeof(uint64_t)))
+		return -1;
+	r->stk[2 * r->nstacks] = parent;
+	r->stk[2 * r->nstacks + 1] = ip;
+	r->nstacks++;
+	return 0;
+}
+
+static int add_module(struct mst_reader *r, const struct mst_module_load *m)
+{
+	size_t plen = strlen(m->path) + 1, lo, hi;
+	size_t segsz = m->nsegs * sizeof(struct mst_segment);
+	struct module *mod;
+	uint8_t *p;
+
+	mod = malloc(sizeof(*mod) + segsz + plen + m->build_id_len);
+	if (!mod)
+		return -1;
+	if (reserve(&r->mods, &r->mods_cap, r->nmods + 1, sizeof(*r->mods)) ||
+	    reserve(&r->by_id, &r->by_id_cap, r->nby_id + 1, sizeof(*r->by_id)) ||
+	    reserve(&r->iv, &r->iv_cap, r->niv + m->nsegs, sizeof(*r->iv)) ||
+	    reserve(&r->iv_maxend, &r->iv_maxend_cap, r->niv + m->nsegs, sizeof(uint64_t))) {
+		free(mod);
+		return -1;
+	}
+	p = (uint8_t *)(mod + 1);
+	mod->m = *m;
+	mod->m.segs = (struct mst_segment *)p;
+	memcpy(p, m->segs, segsz);
+	p += segsz;
+	mod->m.path = (char *)p;
+	memcpy(p, m->path, plen);
+	p += plen;
+	mod->m.build_id = m->build_id_len ? p : NULL;
+	if (m->build_id_len)
+		memcpy(p, m->build_id, m->build_id_len);
+	mod->seq = r->nmods;
+	r->mods[r->nmods++] = mod;
+
+	/* By id: ids are unique in a valid trace; a repeated one replaces the
+	 * earlier for mst_reader_module (its segments stay findable). */
+	lo = 0, hi = r->nby_id;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->by_id[mid]->m.module < m->module)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->nby_id && r->by_id[lo]->m.module == m->module) {
+		r->by_id[lo] = mod;
+	} else {
+		memmove(r->by_id + lo + 1, r->by_id + lo,
+			(r->nby_id - lo) * sizeof(*r->by_id));
+		r->by_id[lo] = mod;
+		r->nby_id++;
+	}
+
+	for (uint32_t i = 0; i < m->nsegs; i++) {
+		uint64_t start = m->base + m->segs[i].vaddr;
+		uint64_t end = start + m->segs[i].memsz;
+		size_t at;
+		if (!m->segs[i].memsz || end < start)
+			continue;
+		lo = 0, hi = r->niv;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (r->iv[mid].start <= start)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		at = lo;
+		memmove(r->iv + at + 1, r->iv + at, (r->niv - at) * sizeof(*r->iv));
+		r->iv[at] = (struct interval){ start, end, mod };
+		r->niv++;
+		for (size_t k = at; k < r->niv; k++) {
+			uint64_t prev = k ? r->iv_maxend[k - 1] : 0;
+			r->iv_maxend[k] = r->iv[k].end > prev ? r->iv[k].end : prev;
+		}
+	}
+	return 0;
+}
+
+static struct thread_slot *thread_slot(const struct mst_reader *r, uint64_t thread)
+{
+	size_t mask = r->thr_cap - 1, i;
+
+	if (!r->thr_cap)
+		return NULL;
+	i = (thread * 0x9e3779b97f4a7c15ull) >> 20 & mask;
+	while (r->thr[i].thread && r->thr[i].thread != thread)
+		i = (i + 1) & mask;
+	return &r->thr[i];
+}
+
+static int set_thread_name(struct mst_reader *r, uint64_t thread, const char *name)
+{
+	struct thread_slot *s;
+	char *copy;
+
+	if (thread == 0)
+		return 0;             /* 0 is "unknown", never a thread */
+	if (r->nthr + 1 > r->thr_cap / 2) {
+		struct thread_slot *old = r->thr;
+		size_t oldcap = r->thr_cap;
+		r->thr_cap = oldcap ? oldcap * 2 : 64;
+		r->thr = calloc(r->thr_cap, sizeof(*r->thr));
+		if (!r->thr) {
+			r->thr = old;
+			r->thr_cap = oldcap;
+			return -1;
+		}
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].thread)
+				*thread_slot(r, old[i].thread) = old[i];
+		free(old);
+	}
+	s = thread_slot(r, thread);
+	if (s->thread && strcmp(s->name, name) == 0)
+		return 0;
+	copy = strdup(name);
+	if (!copy)
+		return -1;
+	if (s->thread) {
+		if (reserve(&r->old_names, &r->old_cap, r->nold + 1, sizeof(char *))) {
+			free(copy);
+			return -1;
+		}
+		r->old_names[r->nold++] = s->name;
+	} else {
+		r->nthr++;
+	}
+	s->thread = thread;
+	s->name = copy;
+	return 0;
+}
+
+/* Keeps the HEADER for mst_reader_header(): strings copied out of the chunk. */
+static int keep_header(struct mst_reader *r, const struct mst_header *h)
+{
+	size_t need = (h->argc + 1) * sizeof(char *), lens[3];
+	const char *s[3] = { h->program, h->allocator, h->hostname };
+	const char **argv;
+	char *p;
+
+	for (int i = 0; i < 3; i++)
+		need += lens[i] = strlen(s[i]) + 1;
+	for (uint64_t i = 0; i < h->argc; i++)
+		need += strlen(h->argv[i]) + 1;
+	r->header_mem = malloc(need);
+	if (!r->header_mem)
+		return -1;
+	r->header = *h;
+	argv = r->header_mem;
+	p = (char *)(argv + h->argc + 1);
+	for (uint64_t i = 0; i < h->argc; i++) {
+		size_t n = strlen(h->argv[i]) + 1;
+		argv[i] = memcpy(p, h->argv[i], n);
+		p += n;
+	}
+	argv[h->argc] = NULL;
+	r->header.argv = argv;
+	r->header.program = memcpy(p, s[0], lens[0]);
+	p += lens[0];
+	r->header.allocator = memcpy(p, s[1], lens[1]);
+	p += lens[1];
+	r->header.hostname = memcpy(p, s[2], lens[2]);
+	return 0;
+}
+
+/* ---- records ---- */
+
+static int decode_header(struct mst_reader *r, struct mst__in *in)
+{
+	struct mst_header *h = &r->rec.u.header;
+	const uint8_t *sid;
+	size_t n;
+
+	memset(h, 0, sizeof(*h));
+	h->ticks_per_second = mst__get_vu(in);
+	h->start_wall_ns = mst__get_vu(in);
+	h->pid = mst__get_vu(in);
+	h->ppid = mst__get_vu(in);
+	sid = mst__get_bytes(in, &n);
+	if (sid)
+		memcpy(h->session_id, sid, n < 16 ? n : 16);
+	h->program = get_str(in);
+	h->argc = mst__get_vu(in);
+	if (in->err)
+		return 0;
+	/* Each argument takes at least its length byte. */
+	if (h->argc > (uint64_t)(in->end - in->p)) {
+		in->err = "argc larger than the record";
+		return 0;
+	}
+	if (reserve(&r->argv, &r->argv_cap, h->argc + 1, sizeof(char *)))
+		return -1;
+	for (uint64_t i = 0; i < h->argc; i++)
+		r->argv[i] = get_str(in);
+	r->argv[h->argc] = NULL;
+	h->argv = r->argv;
+	h->sample_rate_ppm = mst__get_vu(in);
+	h->unwinder = mst__get_u8(in);
+	h->stack_depth = mst__get_vu(in);
+	h->flags = mst__get_vu(in);
+	h->exec_generation = mst__get_vu(in);
+	h->allocator = get_str(in);
+	h->hostname = get_str(in);
+	return 0;
+}
+
+static int decode_symbols(struct mst_reader *r, struct mst__in *in)
+{
+	struct mst_symbols *s = &r->rec.u.symbols;
+	uint64_t start = 0;
+
+	s->module = mst__get_vu(in);
+	s->count = mst__get_vu(in);
+	s->items = NULL;
+	if (in->err)
+		return 0;
+	/* An entry is at least 5 bytes: bound the array by the record. */
+	if (s->count > (uint64_t)(in->end - in->p) / 5) {
+		in->err = "symbol count larger than the record";
+		return 0;
+	}
+	if (reserve(&r->syms, &r->syms_cap, s->count ? s->count : 1, sizeof(*r->syms)))
+		return -1;
+	for (uint64_t i = 0; i < s->count && !in->err; i++) {
+		struct mst_symbol *e = &r->syms[i];
+		start += mst__get_vu(in);
+		e->start = start;
+		e->size = mst__get_vu(in);
+		e->function = get_str(in);
+		e->file = get_str(in);
+		e->line = mst__get_vu(in);
+	}
+	s->items = r->syms;
+	return 0;
+}
+
+/*
+ * Decodes the body of known extension record TYPE from IN. Returns -1 when
+ * out of memory; decoding errors are left in in->err.
+ */
+static int decode_ext(struct mst_reader *r, uint64_t type, struct mst__in *in)
+{
+	struct mst_record *x = &r->rec;
+
+	switch (type) {
+	case MST__T_HEADER:
+		r->rec.type = MST_REC_HEADER;
+		return decode_header(r, in);
+	case MST__T_MODULE_LOAD: {
+		struct mst_module_load *m = &x->u.module_load;
+		r->rec.type = MST_REC_MODULE_LOAD;
+		m->time = get_time(r, in);
+		m->module = mst__get_vu(in);
+		m->base = mst__get_vu(in);
+		m->path = get_str(in);
+		m->build_id = mst__get_bytes(in, &m->build_id_len);
+		uint64_t nsegs = mst__get_vu(in);
+		if (in->err)
+			return 0;
+		if (nsegs > MST_MAX_SEGMENTS) {
+			in->err = "module has more than 256 segments";
+			return 0;
+		}
+		m->nsegs = nsegs;
+		for (uint32_t i = 0; i < m->nsegs; i++) {
+			r->segs[i].vaddr = mst__get_vu(in);
+			r->segs[i].memsz = mst__get_vu(in);
+			r->segs[i].offset = mst__get_vu(in);
+			r->segs[i].flags = mst__get_u8(in);
+		}
+		m->segs = r->segs;
+		if (in->err)
+			return 0;
+		return add_module(r, m);
+	}
+	case MST__T_MODULE_UNLOAD:
+		r->rec.type = MST_REC_MODULE_UNLOAD;
+		x->u.module_unload.time = get_time(r, in);
+		x->u.module_unload.module = mst__get_vu(in);
+		return 0;
+	case MST__T_THREAD_START:
+		r->rec.type = MST_REC_THREAD_START;
+		x->u.thread_start.time = get_time(r, in);
+		x->u.thread_start.thread = mst__get_vu(in);
+		x->u.thread_start.tid = mst__get_vu(in);
+		x->u.thread_start.parent = mst__get_vu(in);
+		return 0;
+	case MST__T_THREAD_NAME:
+		r->rec.type = MST_REC_THREAD_NAME;
+		x->u.thread_name.time = get_time(r, in);
+		x->u.thread_name.thread = mst__get_vu(in);
+		x->u.thread_name.name = get_str(in);
+		if (in->err)
+			return 0;
+		return set_thread_name(r, x->u.thread_name.thread, x->u.thread_name.name);
+	case MST__T_THREAD_EXIT:
+		r->rec.type = MST_REC_THREAD_EXIT;
+		x->u.thread_exit.time = get_time(r, in);
+		x->u.thread_exit.thread = mst__get_vu(in);
+		return 0;
+	case MST__T_COUNTERS: {
+		uint64_t count;
+		r->rec.type = MST_REC_COUNTERS;
+		x->u.counters.time = get_time(r, in);
+		count = mst__get_vu(in);
+		if (!in->err && count > MST_MAX_COUNTERS)
+			in->err = "more than 64 counters";
+		if (in->err)
+			return 0;
+		x->u.counters.count = count;
+		for (uint32_t i = 0; i < count; i++) {
+			r->ctrs[i].key = mst__get_vu(in);
+			r->ctrs[i].value = mst__get_vu(in);
+		}
+		x->u.counters.items = r->ctrs;
+		return 0;
+	}
+	case MST__T_LABEL:
+		r->rec.type = MST_REC_LABEL;
+		x->u.label.time = get_time(r, in);
+		x->u.label.thread = mst__get_vu(in);
+		x->u.label.addr = mst__get_vu(in);
+		x->u.label.name = get_str(in);
+		x->u.label.type = get_str(in);
+		return 0;
+	case MST__T_TASK_BEGIN:
+		r->rec.type = MST_REC_TASK_BEGIN;
+		x->u.task_begin.time = get_time(r, in);
+		x->u.task_begin.thread = mst__get_vu(in);
+		x->u.task_begin.task = mst__get_vu(in);
+		x->u.task_begin.name = get_str(in);
+		return 0;
+	case MST__T_TASK_END:
+		r->rec.type = MST_REC_TASK_END;
+		x->u.task_end.time = get_time(r, in);
+		x->u.task_end.thread = mst__get_vu(in);
+		x->u.task_end.task = mst__get_vu(in);
+		return 0;
+	case MST__T_DROPPED:
+		r->rec.type = MST_REC_DROPPED;
+		x->u.dropped.time = get_time(r, in);
+		x->u.dropped.thread = mst__get_vu(in);
+		x->u.dropped.events = mst__get_vu(in);
+		x->u.dropped.bytes = mst__get_vu(in);
+		return 0;
+	case MST__T_END:
+		r->rec.type = MST_REC_END;
+		x->u.end.time = get_time(r, in);
+		x->u.end.reason = mst__get_u8(in);
+		x->u.end.status = mst__get_vs(in);
+		x->u.end.events = mst__get_vu(in);
+		x->u.end.dropped = mst__get_vu(in);
+		return 0;
+	case MST__T_SYMBOLS:
+		r->rec.type = MST_REC_SYMBOLS;
+		return decode_symbols(r, in);
+	}
+	return 1;                     /* unknown: skip */
+}
+
+/*
+ * Decodes the next record of the current chunk into r->rec. Returns MST_OK
+ * with a record, 1 when the record was skipped, or an error status.
+ */
+static int decode_record(struct mst_reader *r)
+{
+	const uint8_t *at = r->rp;
+	struct mst__in in = { r->rp, r->rend, NULL };
+	uint64_t type = mst__get_vu(&in);
+
+	if (in.err)
+		return corrupt_rec(r, at, in.err);
+	if (type == MST__T_ALLOC) {
+		struct mst_alloc *a = &r->rec.u.alloc;
+		r->rec.type = MST_REC_ALLOC;
+		a->time = get_time(r, &in);
+		a->thread = mst__get_vu(&in);
+		a->func = mst__get_u8(&in);
+		r->d_addr += (uint64_t)mst__get_vs(&in);
+		a->addr = r->d_addr;
+		a->size = mst__get_vu(&in);
+		a->stack = mst__get_vu(&in);
+		if (!in.err && (a->func == 0 || a->func > MST_ALLOC_FUNC_MAX))
+			in.err = "unknown allocation function";
+		a->alignment = mst_alloc_func_has_alignment(a->func) ? mst__get_vu(&in) : 0;
+		a->old_addr = mst_alloc_func_is_realloc(a->func) ?
+			      a->addr + (uint64_t)mst__get_vs(&in) : 0;
+		stack_ok(r, &in, a->stack);
+	} else if (type == MST__T_FREE) {
+		struct mst_free *f = &r->rec.u.free;
+		r->rec.type = MST_REC_FREE;
+		f->time = get_time(r, &in);
+		f->thread = mst__get_vu(&in);
+		f->func = mst__get_u8(&in);
+		r->d_addr += (uint64_t)mst__get_vs(&in);
+		f->addr = r->d_addr;
+		f->stack = mst__get_vu(&in);
+		if (!in.err && (f->func == 0 || f->func > MST_FREE_FUNC_MAX))
+			in.err = "unknown free function";
+		stack_ok(r, &in, f->stack);
+	} else if (type == MST__T_STACK) {
+		struct mst_stack *s = &r->rec.u.stack;
+		r->rec.type = MST_REC_STACK;
+		s->parent = mst__get_vu(&in);
+		s->ip = mst__get_vu(&in);
+		s->id = r->nstacks + 1;
+		if (!in.err && s->parent >= s->id)
+			in.err = "stack node's parent is not an earlier node";
+		if (!in.err && add_stack(r, s->parent, s->ip))
+			return nomem(r);
+	} else if (type == MST__T_SKIP) {
+		size_t n;
+		mst__get_bytes(&in, &n);
+		if (in.err)
+			return corrupt_rec(r, at, in.err);
+		r->rp = (uint8_t *)in.p;
+		return 1;
+	} else if (type <= MST__T_CORE_LAST) {
+		char what[64];
+		snprintf(what, sizeof(what), "unknown core record type 0x%02llx",
+			 (unsigned long long)type);
+		return corrupt_rec(r, at, what);
+	} else {
+		size_t len;
+		const uint8_t *body = mst__get_bytes(&in, &len);
+		struct mst__in bin = { body, body + len, NULL };
+		int st;
+
+		if (in.err)
+			return corrupt_rec(r, at, in.err);
+		r->rp = (uint8_t *)in.p;
+		if (type == MST__T_HEADER && r->have_header)
+			return corrupt_rec(r, at, "a second HEADER record");
+		st = decode_ext(r, type, &bin);
+		if (st < 0)
+			return nomem(r);
+		if (st > 0) {
+			r->st.skipped_records++;
+			return 1;
+		}
+		if (bin.err) {
+			/* Known bodies are never shorter than their fields;
+			 * longer is a later minor version's addition. */
+			if (bin.p == bin.end)
+				return corrupt_rec(r, at, "record body shorter than its fields");
+			return corrupt_rec(r, at, bin.err);
+		}
+		if (!r->have_header && type != MST__T_HEADER)
+			return corrupt_rec(r, at, "the first record is not a HEADER");
+		return MST_OK;
+	}
+	if (in.err)
+		return corrupt_rec(r, at, in.err);
+	if (!r->have_header)
+		return corrupt_rec(r, at, "the first record is not a HEADER");
+	r->rp = (uint8_t *)in.p;
+	return MST_OK;
+}
+
+/* The next record from the stream, chunks loaded as needed. */
+static int fetch(struct mst_reader *r)
+{
+	for (;;) {
+		int st;
+		if (r->rp == r->rend) {
+			st = next_chunk(r);
+			if (st != MST_OK)
+				return st;
+			continue;
+		}
+		st = decode_record(r);
+		if (st == 1)
+			continue;
+		if (st == MST_OK)
+			r->st.records++;
+		return st;
+	}
+}
+
+int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
+{
+	int st;
+
+	assert(r && rec);
+	*rec = NULL;
+	if (r->status != MST_OK)
+		return r->status;
+	if (r->header_pending) {
+		r->header_pending = 0;
+		r->rec.type = MST_REC_HEADER;
+		r->rec.u.header = r->header;
+		*rec = &r->rec;
+		return MST_OK;
+	}
+	st = fetch(r);
+	if (st != MST_OK)
+		return st;
+	r->ended = r->rec.type == MST_REC_END;
+	*rec = &r->rec;
+	return MST_OK;
+}
+
+/* ---- open and close ---- */
+
+static int open_stream(struct mst_reader *r)
+{
+	uint8_t pre[MST__PREAMBLE_LEN];
+	ssize_t n = read_full(r, pre, sizeof(pre));
+	unsigned major, minor;
+	int st;
+
+	if (n < 0)
+		return r->status;
+	if (n == 0)
+		return set_err(r, MST_ERR_NOT_TRACE, "empty input");
+	if (memcmp(pre, MST__MAGIC, n < MST__MAGIC_LEN ? n : MST__MAGIC_LEN) != 0)
+		return set_err(r, MST_ERR_NOT_TRACE, "not a memscope trace (bad magic)");
+	if (n < (ssize_t)sizeof(pre))
+		return set_err(r, MST_ERR_TRUNCATED,
+			       "truncated: stream ends inside the preamble after %zd of %d bytes",
+			       n, MST__PREAMBLE_LEN);
+	major = mst__get_le16(pre + 8);
+	minor = mst__get_le16(pre + 10);
+	if (major > MST_FORMAT_MAJOR)
+		return set_err(r, MST_ERR_VERSION,
+			       "trace format %u.%u is newer than this reader's %d.x: upgrade memscope",
+			       major, minor, MST_FORMAT_MAJOR);
+	if (major < MST_FORMAT_MAJOR)
+		return set_err(r, MST_ERR_VERSION,
+			       "trace format %u.%u is older than this reader's %d.x supports",
+			       major, minor, MST_FORMAT_MAJOR);
+
+	st = fetch(r);
+	if (st != MST_OK) {
+		if (st == MST_END)      /* cannot happen: no END before HEADER */
+			st = set_err(r, MST_ERR_TRUNCATED, "truncated: no HEADER record");
+		return st;
+	}
+	if (r->rec.type != MST_REC_HEADER)
+		return corrupt(r, "the first record is not a HEADER");
+	if (keep_header(r, &r->rec.u.header))
+		return nomem(r);
+	r->header.major = major;
+	r->header.minor = minor;
+	r->have_header = 1;
+	r->header_pending = 1;
+	return MST_OK;
+}
+
+static int reader_new(struct mst_reader **out, int fd, int own, const char *name)
+{
+	struct mst_reader *r = calloc(1, sizeof(*r));
+
+	*out = r;
+	if (!r) {
+		if (own)
+			close(fd);
+		return MST_ERR_NOMEM;
+	}
+	r->fd = fd;
+	r->own_fd = own;
+	r->name = strdup(name ? name : "standard input");
+	r->dctx = ZSTD_createDCtx();
+	if (!r->name || !r->dctx)
+		return nomem(r);
+	return MST_OK;
+}
+
+int mst_reader_open_fd(struct mst_reader **out, int fd, const char *name)
+{
+	int st;
+
+	assert(out);
+	st = reader_new(out, fd, 0, name);
+	if (st != MST_OK)
+		return st;
+	return open_stream(*out);
+}
+
+int mst_reader_open(struct mst_reader **out, const char *path)
+{
+	int fd, st;
+
+	assert(out);
+	if (!path || strcmp(path, "-") == 0)
+		return mst_reader_open_fd(out, 0, "standard input");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		st = reader_new(out, -1, 0, path);
+		if (st == MST_OK)
+			st = set_err(*out, MST_ERR_IO, "cannot open '%s': %s", path, strerror(e));
+		return st;
+	}
+	st = reader_new(out, fd, 1, path);
+	if (st != MST_OK)
+		return st;
+	return open_stream(*out);
+}
+
+void mst_reader_close(struct mst_reader *r)
+{
+	if (!r)
+		return;
+	if (r->own_fd && r->fd >= 0)
+		close(r->fd);
+	ZSTD_freeDCtx(r->dctx);
+	free(r->name);
+	free(r->payload);
+	free(r->raw);
+	free(r->argv);
+	free(r->syms);
+	free(r->header_mem);
+	free(r->stk);
+	for (size_t i = 0; i < r->nmods; i++)
+		free(r->mods[i]);
+	free(r->mods);
+	free(r->by_id);
+	free(r->iv);
+	free(r->iv_maxend);
+	for (size_t i = 0; i < r->thr_cap; i++)
+		free(r->thr[i].name);
+	free(r->thr);
+	for (size_t i = 0; i < r->nold; i++)
+		free(r->old_names[i]);
+	free(r->old_names);
+	free(r);
+}
+
+/* ---- accessors ---- */
+
+const struct mst_header *mst_reader_header(const struct mst_reader *r)
+{
+	return r->have_header ? &r->header : NULL;
+}
+
+const char *mst_reader_error(const struct mst_reader *r)
+{
+	return r->err[0] ? r->err : "no error";
+}
+
+size_t mst_reader_stack_frames(const struct mst_reader *r, uint64_t id,
+			       uint64_t *ips, size_t max)
+{
+	size_t n = 0;
+
+	if (id > r->nstacks)
+		return 0;
+	/* Parents are always earlier nodes, so the walk ends. */
+	while (id) {
+		if (n < max)
+			ips[n] = r->stk[2 * id - 1];
+		n++;
+		id = r->stk[2 * id - 2];
+	}
+	return n;
+}
+
+int mst_reader_stack_node(const struct mst_reader *r, uint64_t id,
+			  uint64_t *parent, uint64_t *ip)
+{
+	if (id == 0 || id > r->nstacks)
+		return MST_ERR_INVALID;
+	if (parent)
+		*parent = r->stk[2 * id - 2];
+	if (ip)
+		*ip = r->stk[2 * id - 1];
+	return MST_OK;
+}
+
+uint64_t mst_reader_stack_count(const struct mst_reader *r)
+{
+	return r->nstacks;
+}
+
+const struct mst_module_load *mst_reader_module_at(const struct mst_reader *r,
+						   uint64_t ip)
+{
+	const struct module *best = NULL;
+	size_t lo = 0, hi = r->niv;
+
+	/* Last interval starting at or before ip, then back while an earlier
+	 * one could still reach ip; the latest loaded of those wins. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->iv[mid].start <= ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i-- > 0 && r->iv_maxend[i] > ip;) {
+		if (r->iv[i].end > ip && (!best || r->iv[i].mod->seq > best->seq))
+			best = r->iv[i].mod;
+	}
+	return best ? &best->m : NULL;
+}
+
+const struct mst_module_load *mst_reader_module(const struct mst_reader *r,
+						uint64_t module)
+{
+	size_t lo = 0, hi = r->nby_id;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->by_id[mid]->m.module < module)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->nby_id && r->by_id[lo]->m.module == module)
+		return &r->by_id[lo]->m;
+	return NULL;
+}
+
+const char *mst_reader_thread_name(const struct mst_reader *r, uint64_t thread)
+{
+	const struct thread_slot *s;
+
+	if (thread == 0)
+		return NULL;
+	s = thread_slot(r, thread);
+	return s && s->thread ? s->name : NULL;
+}
+
+void mst_reader_stats(const struct mst_reader *r, struct mst_reader_stats *st)
+{
+	*st = r->st;
+	st->bytes = r->offset;
+	st->complete = r->ended;
+}
