@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -306,7 +307,7 @@ static int run(const struct options *o)
 	const char *tmpdir;
 	struct sigaction sa;
 	int pipefd[2] = { -1, -1 };
-	int status = REC_EXIT_FAILED, wstatus, e, i, alive = 0;
+	int status = REC_EXIT_FAILED, wstatus, reaped, e, i, alive = 0, descendants;
 	pid_t pid;
 	ssize_t n;
 
@@ -353,6 +354,9 @@ static int run(const struct options *o)
 	for (i = 0; i < 4; i++)
 		sigaction(forwarded[i], &sa, NULL);
 
+	/* Descendants orphaned during the run (a daemon's double fork) become
+	 * our children, so that we know whether any is still running. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -391,13 +395,16 @@ static int run(const struct options *o)
 	else if (WIFSIGNALED(wstatus))
 		status = 128 + WTERMSIG(wstatus);
 
+	/* Orphans of the run (daemons) were reparented to us: any child
+	 * left means a process of the run still runs and may still create or
+	 * use its spool, so the folder stays. Zombies are reaped here. */
+	while ((n = waitpid(-1, &reaped, WNOHANG)) > 0)
+		;
+	descendants = n == 0;
 	spools_salvage(preload, spool_dir, &alive);
-	if (alive) {
-		/* A daemon still writes there; it unlinks its own spool. */
+	if (alive || descendants) {
 		if (!o->quiet)
-			msc_warn("%d process%s of this run still running: %s",
-				 alive, alive == 1 ? " is" : "es are",
-				 "each finishes its own trace when it exits");
+			msc_warn("%s", "processes of this run are still running: each finishes its own trace when it exits");
 		free(spool_dir);
 		spool_dir = NULL;
 	}
