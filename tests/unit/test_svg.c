@@ -82,6 +82,7 @@ static void test_time_labels(void)
 	CHECK(strcmp(fmt_size_pow2(30, b, sizeof(b)), "1G") == 0, "2^30 is 1G (%s)", b);
 	CHECK(strcmp(fmt_count(12345, b, sizeof(b)), "12.3K") == 0, "12345 is 12.3K (%s)", b);
 	CHECK(strcmp(fmt_count(950, b, sizeof(b)), "950") == 0, "950 stays (%s)", b);
+	CHECK(strcmp(fmt_count(5000, b, sizeof(b)), "5K") == 0, "5000 is 5K (%s)", b);
 }
 
 static void test_labels(void)

@@ -138,7 +138,8 @@ char *fmt_time_tick(double v, double step, const struct time_unit *u,
 char *fmt_time(double v, const struct time_unit *u, char *buf, size_t len)
 {
 	double x = v / u->seconds;
-	int d = x >= 100 ? 0 : x >= 10 ? 1 : 2;
+	/* Thresholds after rounding, so 9.9997 prints "10.0", not "10.00". */
+	int d = x >= 99.95 ? 0 : x >= 9.995 ? 1 : 2;
 	if (x == 0)
 		d = 0;
 	snprintf(buf, len, "%.*f %s", d, x, u->name);
@@ -172,7 +173,7 @@ char *fmt_count(double v, char *buf, size_t len)
 	static const char *const suffix[] = { "", "K", "M", "G", "T", "P", "E" };
 	int k = 0;
 	char num[64];
-	if (v < 10000) {
+	if (v < 1000) {
 		print_trimmed(buf, len, v, v == floor(v) ? 0 : 2);
 		return buf;
 	}

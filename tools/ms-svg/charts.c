@@ -284,6 +284,12 @@ static double draw_legend(cairo_t *cr, double x, double y, double w,
 
 /* ---- timeline ---- */
 
+static int overlaps(const struct rect *a, const struct rect *b)
+{
+	return a->x < b->x + b->w && b->x < a->x + a->w &&
+		a->y < b->y + b->h && b->y < a->y + a->h;
+}
+
 /* Per pixel column: heap min/max over the buckets it covers, the stacked
  * thread values at its last bucket's end, and counter peaks. */
 struct column {
@@ -329,8 +335,10 @@ static void reduce_columns(const struct tl_data *d, const struct plot *p,
 	}
 }
 
-/* A polyline through the column centres of the values GET picks, skipping
- * columns without a value. */
+/* A polyline through the column centres of the heap max (WHICH 0), or of
+ * the RSS (1) or arena (2) samples. Counters are sampled sparsely (every
+ * 100 ms, say), so the line joins sample to sample across empty columns;
+ * the heap has a value in every column the trace covers. */
 static void column_line(cairo_t *cr, const struct plot *p, const struct column *col,
 			size_t ncol, int which)
 {
@@ -339,10 +347,12 @@ static void column_line(cairo_t *cr, const struct plot *p, const struct column *
 	for (c = 0; c < ncol; c++) {
 		uint64_t v = which == 0 ? col[c].max : which == 1 ? col[c].rss : col[c].arena;
 		double x = p->a.x + (double)c + 0.5;
-		if (!col[c].set || (which != 0 && v == 0)) {
+		if (!col[c].set) {
 			pen = 0;
 			continue;
 		}
+		if (which != 0 && v == 0)
+			continue;
 		if (!pen) {
 			cairo_move_to(cr, which == 0 && c == 0 ? p->a.x : x, py(p, (double)v));
 			pen = 1;
@@ -409,6 +419,7 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	uint64_t ymax = 0;
 	int has_rss = 0, has_arena = 0;
 	double top, xspan;
+	struct rect peak_box = { 0, 0, 0, 0 };
 	char buf[128];
 	size_t i;
 
@@ -555,7 +566,7 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	/* The peak: a ring on it, the label above, kept inside the plot. */
 	if (d->peak_bytes > 0) {
 		double x = px(&p, d->peak_time), y = py(&p, (double)d->peak_bytes);
-		double w, xa;
+		double w, xa, lx;
 		if (x > p.a.x + p.a.w)
 			x = p.a.x + p.a.w;
 		set_rgb(cr, &ink, 1);
@@ -567,15 +578,23 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 		peak_label(d->peak_bytes, d->peak_time, p.x1, buf, sizeof(buf));
 		w = text_width(cr, buf);
 		xa = x + w / 2 > p.a.x + p.a.w ? 1 : x - w / 2 < p.a.x ? 0 : 0.5;
-		text_halo(cr, xa == 1 ? x + 6 : xa == 0 ? x - 6 : x, y - 10, xa, buf);
+		lx = xa == 1 ? x + 6 : xa == 0 ? x - 6 : x;
+		text_halo(cr, lx, y - 10, xa, buf);
+		peak_box.x = lx - xa * w - 3;
+		peak_box.y = y - 10 - 14;
+		peak_box.w = w + 6;
+		peak_box.h = 18;
 	}
 	/* Leaks: a bracket at the right edge from 0 to what was still live,
-	 * labelled on the plot's side. */
+	 * labelled on the plot's side, above the level or else below it,
+	 * wherever it does not cover the peak's label. */
 	text_font(cr, FONT_LABEL, 0);
 	leak_label(d->end_bytes, d->end_allocations, buf, sizeof(buf));
 	if (d->end_bytes > 0) {
 		double x = p.a.x + p.a.w + 5, y = py(&p, (double)d->end_bytes);
-		double y0 = py(&p, 0);
+		double y0 = py(&p, 0), w = text_width(cr, buf), ly = y - 6;
+		double tries[3] = { y - 6, y + 16, y + 34 };
+		int k;
 		set_rgb(cr, palette(2), 1);
 		cairo_set_line_width(cr, 2);
 		cairo_move_to(cr, x - 3, y);
@@ -583,8 +602,16 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 		cairo_line_to(cr, x, y0);
 		cairo_line_to(cr, x - 3, y0);
 		cairo_stroke(cr);
+		for (k = 0; k < 3; k++) {
+			struct rect b = { p.a.x + p.a.w - 4 - w - 3, tries[k] - 14, w + 6, 18 };
+			if (tries[k] < p.a.y + 12 || tries[k] > p.a.y + p.a.h - 4)
+				continue;
+			ly = tries[k];
+			if (!overlaps(&b, &peak_box))
+				break;
+		}
 		set_rgb(cr, &ink, 1);
-		text_halo(cr, p.a.x + p.a.w - 4, y - 6 < p.a.y + 12 ? y + 16 : y - 6, 1, buf);
+		text_halo(cr, p.a.x + p.a.w - 4, ly, 1, buf);
 	} else {
 		set_rgb(cr, &muted, 1);
 		text_at(cr, p.a.x + p.a.w - 4, p.a.y + p.a.h - 6, 1, buf);
@@ -634,7 +661,7 @@ static void hist_panel(cairo_t *cr, const struct plot *pin, const uint64_t *v,
 	axes_frame(cr, &p);
 	set_rgb(cr, &ink, 1);
 	text_font(cr, FONT_LABEL, 1);
-	text_at(cr, p.a.x + 8, p.a.y + 14, 0, name);
+	text_at(cr, p.a.x + 4, p.a.y - 8, 0, name);
 }
 
 /* Size buckets: the lower bound under each bar ("0", "1", "2", ... "4K"),
@@ -688,7 +715,7 @@ void draw_histogram(cairo_t *cr, const struct rect *r, const struct hist_data *d
 {
 	struct plot p;
 	size_t i, lo = SIZE_MAX, hi = 0;
-	double panel_h, gap = 48;
+	double panel_h, gap = 58;
 	draw_heading(cr, r, d->lifetimes ? "allocation lifetimes (freed blocks)" :
 		     "allocation sizes (power-of-two buckets)");
 	for (i = 0; i < d->n; i++) {
@@ -712,7 +739,7 @@ void draw_histogram(cairo_t *cr, const struct rect *r, const struct hist_data *d
 		if (lo == 0 && hi + 1 >= d->n)
 			break;
 	}
-	panel_h = (r->h - 30 - gap - 40) / 2;
+	panel_h = (r->h - 48 - gap - 40) / 2;
 	p.a.x = r->x + 90;
 	p.a.w = r->w - 90 - 24;
 	p.a.h = panel_h;
@@ -721,7 +748,7 @@ void draw_histogram(cairo_t *cr, const struct rect *r, const struct hist_data *d
 	if (p.a.w < 20 || p.a.h < 20)
 		return;
 	for (i = 0; i < 2; i++) {
-		p.a.y = r->y + 34 + (double)i * (panel_h + gap);
+		p.a.y = r->y + 48 + (double)i * (panel_h + gap);
 		hist_panel(cr, &p, i ? d->bytes : d->count, lo, hi,
 			   i ? AXIS_BYTES : AXIS_COUNT, palette(i ? 2 : 0),
 			   i ? "bytes" : "allocations");
