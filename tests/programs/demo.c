@@ -30,7 +30,9 @@ struct index {
 	size_t nbuckets, nwords;
 };
 
-static uint32_t rng = 12345;
+/* Per thread: the workers draw their own sequence, so the figures do not
+ * depend on how the threads interleave. */
+static __thread uint32_t rng = 12345;
 
 static uint32_t next_random(void)
 {
