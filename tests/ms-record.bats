@@ -115,11 +115,11 @@ Try 'ms-record --help' for more information."
 }
 
 @test "a missing program: 127, like env" {
-	run --separate-stderr ms-record no-such-program-xyz
+	run -127 --separate-stderr ms-record no-such-program-xyz
 	assert_failure 127
 	assert_output ""
 	stderr_matches "ms-record: 'no-such-program-xyz': command not found"
-	run --separate-stderr ms-record ./nothing-here
+	run -127 --separate-stderr ms-record ./nothing-here
 	assert_failure 127
 	stderr_matches "ms-record: './nothing-here': No such file or directory"
 }

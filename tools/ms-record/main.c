@@ -315,6 +315,9 @@ static int run(const struct options *o)
 	if (status)
 		goto out;
 	status = REC_EXIT_FAILED;
+	template = output_template(o);
+	if (!template)
+		goto out;
 	preload = program_find_preload();
 	if (!preload)
 		goto out;
@@ -323,9 +326,6 @@ static int run(const struct options *o)
 			  preload);
 		goto out;
 	}
-	template = output_template(o);
-	if (!template)
-		goto out;
 	if (getrandom(sid, sizeof(sid), 0) != (ssize_t)sizeof(sid)) {
 		msc_error("cannot make a session id: %s", strerror(errno));
 		goto out;
