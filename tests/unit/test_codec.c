@@ -1,0 +1,186 @@
+/*
+ * test_codec.c - libtrace's byte-level pieces: varint and zigzag edge
+ * cases (every length, 10-byte limits, overlong and truncated encodings),
+ * the CRC-32C against its published check value, names and status phrases.
+ */
+#include "mstrace.h"
+#include "codec.h"
+#include "tap.h"
+
+#include <stdlib.h>
+
+static int vu_roundtrip(uint64_t v, size_t want_len)
+{
+	uint8_t buf[16];
+	struct mst__out o = { buf, 0, sizeof(buf), 0 };
+	struct mst__in in;
+
+	mst__put_vu(&o, v);
+	if (o.overflow || o.len != want_len || mst__vu_len(v) != want_len)
+		return 0;
+	in = (struct mst__in){ buf, buf + o.len, NULL };
+	return mst__get_vu(&in) == v && !in.err && in.p == buf + o.len;
+}
+
+static const char *decode_err(const uint8_t *b, size_t n, uint64_t *v)
+{
+	struct mst__in in = { b, b + n, NULL };
+	*v = mst__get_vu(&in);
+	return in.err;
+}
+
+static void test_varints(void)
+{
+	uint64_t v;
+	int ok = 1;
+
+	CHECK(vu_roundtrip(0, 1) && vu_roundtrip(127, 1), "0 and 127 take one byte");
+	CHECK(vu_roundtrip(128, 2) && vu_roundtrip(16383, 2) && vu_roundtrip(16384, 3),
+	      "128, 16383 (2 bytes) and 16384 (3 bytes)");
+	for (int bits = 1; bits <= 64; bits++) {
+		uint64_t hi = bits == 64 ? UINT64_MAX : (1ull << bits) - 1;
+		size_t len = (bits + 6) / 7;
+		if (!vu_roundtrip(hi, len) || !vu_roundtrip(1ull << (bits - 1), (bits + 6) / 7))
+			ok = 0;
+	}
+	CHECK(ok, "every bit length 1..64 round-trips with the right length");
+	CHECK(vu_roundtrip(UINT64_MAX, 10), "UINT64_MAX takes 10 bytes");
+
+	{
+		static const uint8_t max[10] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+						 0xff, 0xff, 0xff, 0xff, 0x01 };
+		static const uint8_t over[10] = { 0xff, 0xff, 0xff, 0xff, 0xff,
+						  0xff, 0xff, 0xff, 0xff, 0x02 };
+		static const uint8_t eleven[11] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+						    0x80, 0x80, 0x80, 0x81, 0x00 };
+		static const uint8_t cut[3] = { 0x80, 0x80, 0x80 };
+		static const uint8_t padded[3] = { 0x81, 0x80, 0x00 };
+		CHECK(!decode_err(max, 10, &v) && v == UINT64_MAX, "10-byte maximum decodes");
+		CHECK(decode_err(over, 10, &v) != NULL, "10th byte above 1 is corrupt (%s)",
+		      decode_err(over, 10, &v) ? decode_err(over, 10, &v) : "-");
+		CHECK(decode_err(eleven, 11, &v) != NULL, "an 11-byte varint is corrupt");
+		CHECK(decode_err(cut, 3, &v) != NULL, "a varint cut by the end is an error");
+		CHECK(decode_err(cut, 0, &v) != NULL, "no bytes at all is an error");
+		CHECK(!decode_err(padded, 3, &v) && v == 1,
+		      "a padded (non-minimal) varint still decodes");
+	}
+
+	ok = 1;
+	static const int64_t sv[] = { 0, -1, 1, -2, 63, -64, 64, INT64_MAX, INT64_MIN,
+				      INT64_MIN + 1, 0x5555555a0010ll, -0x5555555a0010ll };
+	for (size_t i = 0; i < sizeof(sv) / sizeof(sv[0]); i++) {
+		uint8_t buf[16];
+		struct mst__out o = { buf, 0, sizeof(buf), 0 };
+		struct mst__in in;
+		mst__put_vs(&o, sv[i]);
+		in = (struct mst__in){ buf, buf + o.len, NULL };
+		if (mst__get_vs(&in) != sv[i] || in.err)
+			ok = 0;
+	}
+	CHECK(ok, "signed varints round-trip, INT64_MIN/MAX included");
+	CHECK(mst__zigzag(0) == 0 && mst__zigzag(-1) == 1 && mst__zigzag(1) == 2 &&
+	      mst__zigzag(-2) == 3 && mst__zigzag(INT64_MIN) == UINT64_MAX,
+	      "zigzag maps 0,-1,1,-2 to 0,1,2,3 and INT64_MIN to UINT64_MAX");
+
+	/* Overflowing output cursors drop bytes and say so. */
+	{
+		uint8_t buf[3];
+		struct mst__out o = { buf, 0, sizeof(buf), 0 };
+		mst__put_vu(&o, UINT64_MAX);
+		CHECK(o.overflow && o.len <= 3, "writing past the cursor's end sets overflow");
+		o = (struct mst__out){ buf, 0, sizeof(buf), 0 };
+		mst__put_bytes(&o, "abcdef", 6);
+		CHECK(o.overflow, "bytes longer than the room overflow");
+	}
+
+	/* Random values: decode(encode(v)) == v for 100000 values. */
+	ok = 1;
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 100000 && ok; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		uint64_t val = x >> (x & 63);
+		if (!vu_roundtrip(val, mst__vu_len(val)))
+			ok = 0;
+	}
+	CHECK(ok, "100000 random varints round-trip");
+}
+
+static void test_bytes_bounds(void)
+{
+	static const uint8_t b[] = { 0x05, 'a', 'b' };
+	struct mst__in in = { b, b + sizeof(b), NULL };
+	size_t n;
+	CHECK(mst__get_bytes(&in, &n) == NULL && in.err,
+	      "a length past the end is refused before use: %s", in.err ? in.err : "-");
+	static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+	in = (struct mst__in){ huge, huge + sizeof(huge), NULL };
+	CHECK(mst__get_bytes(&in, &n) == NULL && in.err, "a 2^64-1 length is refused");
+}
+
+static void test_crc(void)
+{
+	static const char check[] = "123456789";
+	uint8_t buf[1000];
+	uint32_t whole, parts;
+
+	CHECK(mst_crc32c(0, check, 9) == 0xe3069283u, "CRC-32C check value of 123456789 is e3069283");
+	CHECK(mst_crc32c(0, NULL, 0) == 0, "crc of nothing is 0");
+	for (int i = 0; i < 1000; i++)
+		buf[i] = i * 7 + 3;
+	whole = mst_crc32c(0, buf, 1000);
+	parts = mst_crc32c(mst_crc32c(mst_crc32c(0, buf, 1), buf + 1, 500), buf + 501, 499);
+	CHECK(whole == parts, "crc is incremental across unaligned pieces");
+	/* Bitwise reference for a few lengths and alignments. */
+	int ok = 1;
+	for (int off = 0; off < 8; off++) {
+		for (int len = 0; len < 40; len++) {
+			uint32_t c = ~0u;
+			for (int i = 0; i < len; i++) {
+				c ^= buf[off + i];
+				for (int k = 0; k < 8; k++)
+					c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			}
+			if (~c != mst_crc32c(0, buf + off, len))
+				ok = 0;
+		}
+	}
+	CHECK(ok, "table-driven crc equals the bitwise definition at every alignment");
+}
+
+static void test_names(void)
+{
+	CHECK(strcmp(mst_alloc_func_name(MST_ALLOC_MALLOC), "malloc") == 0 &&
+	      strcmp(mst_alloc_func_name(MST_ALLOC_NEW_ARRAY_ALIGNED), "aligned operator new[]") == 0,
+	      "allocation function names");
+	CHECK(strcmp(mst_alloc_func_name(0), "?") == 0 && strcmp(mst_alloc_func_name(14), "?") == 0,
+	      "unknown allocation functions are ?");
+	CHECK(strcmp(mst_free_func_name(MST_FREE_DELETE_ARRAY), "operator delete[]") == 0 &&
+	      strcmp(mst_free_func_name(6), "?") == 0, "free function names");
+	CHECK(mst_alloc_func_has_alignment(MST_ALLOC_VALLOC) &&
+	      !mst_alloc_func_has_alignment(MST_ALLOC_CALLOC), "alignment-carrying functions");
+	CHECK(mst_alloc_func_is_realloc(MST_ALLOC_REALLOCARRAY) &&
+	      !mst_alloc_func_is_realloc(MST_ALLOC_MALLOC), "realloc family");
+	CHECK(strcmp(mst_status_str(MST_ERR_TRUNCATED), "truncated trace") == 0 &&
+	      strcmp(mst_status_str(MST_ERR_CORRUPT), "corrupt trace") == 0 &&
+	      strcmp(mst_status_str(12345), "unknown status") == 0, "status phrases");
+	CHECK(MST_OK == 0 && MST_END == 1 && MST_ERR_IO == -1 && MST_ERR_NOT_TRACE == -2 &&
+	      MST_ERR_VERSION == -3 && MST_ERR_CORRUPT == -4 && MST_ERR_TRUNCATED == -5 &&
+	      MST_ERR_NOMEM == -6 && MST_ERR_INVALID == -7 && MST_ERR_LIMIT == -8,
+	      "status values are pinned");
+	struct mst_record r = { .type = MST_REC_END };
+	r.u.end.time = 77;
+	CHECK(mst_record_time(&r) == 77, "record time of END");
+	r.type = MST_REC_STACK;
+	CHECK(mst_record_time(&r) == 0, "STACK is untimed");
+}
+
+int main(void)
+{
+	test_varints();
+	test_bytes_bounds();
+	test_crc();
+	test_names();
+	return tap_done();
+}
