@@ -305,7 +305,7 @@ static int run(const struct options *o)
 	char session[33], tmpl[PATH_MAX];
 	uint8_t sid[16];
 	const char *tmpdir;
-	struct sigaction sa;
+	struct sigaction sa, saved[4];
 	int pipefd[2] = { -1, -1 };
 	int status = REC_EXIT_FAILED, wstatus, reaped, e, i, alive = 0, descendants;
 	pid_t pid;
@@ -351,8 +351,13 @@ static int run(const struct options *o)
 	sa.sa_sigaction = forward_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < 4; i++)
-		sigaction(forwarded[i], &sa, NULL);
+	for (i = 0; i < 4; i++) {
+		sigaction(forwarded[i], NULL, &saved[i]);
+		/* A signal ignored by whoever started us (nohup, "&" in a
+		 * script) stays ignored, for the program too. */
+		if (saved[i].sa_handler != SIG_IGN)
+			sigaction(forwarded[i], &sa, NULL);
+	}
 
 	/* Descendants orphaned during the run (a daemon's double fork) become
 	 * our children, so that we know whether any is still running. */
@@ -365,10 +370,8 @@ static int run(const struct options *o)
 	}
 	if (pid == 0) {
 		close(pipefd[0]);
-		sa.sa_handler = SIG_DFL;
-		sa.sa_flags = 0;
 		for (i = 0; i < 4; i++)
-			sigaction(forwarded[i], &sa, NULL);
+			sigaction(forwarded[i], &saved[i], NULL);
 		child_exec(o, path, preload, template, spool_dir, session, pipefd[1]);
 	}
 	child_pid = pid;
