@@ -283,9 +283,10 @@ int summary_print(const char *template, long pid, const uint8_t session[16],
 		return 0;
 	if (info.status < 0 && info.status != MST_ERR_TRUNCATED)
 		msc_warn("'%s' is damaged: %s", shown, info.error);
+	else if (!info.complete && info.error[0])
+		msc_warn("'%s': %s", shown, info.error);
 	else if (!info.complete)
-		msc_warn("'%s' is truncated: %s", shown,
-			 info.error[0] ? info.error : "no END record");
+		msc_warn("'%s' is truncated: it has no END record", shown);
 	shell_quote(shown, quoted, sizeof(quoted));
 	fprintf(stderr, "%s: wrote %s (%s events, %s)", msc_prog(), shown,
 		thousands(info.events, evbuf, sizeof(evbuf)),
