@@ -192,6 +192,22 @@ Try 'ms-record --help' for more information."
 	[ -z "$stderr" ]
 }
 
+@test "the installed layout finds PREFIX/lib/memscope/libmsrecord.so" {
+	mkdir -p prefix/bin prefix/lib/memscope
+	cp "$MS_BUILD/bin/ms-record" prefix/bin/
+	cp "$MS_BUILD/lib/libmsrecord.so" prefix/lib/memscope/
+	run --separate-stderr prefix/bin/ms-record -o inst.memscope "$PROGS/leak"
+	assert_success
+	assert_output "leak: 10521 bytes in 12 blocks"
+	stderr_matches "$(wrote_re 'inst\.memscope')"
+	assert_summary inst.memscope allocs=22 complete=1
+	rm prefix/lib/memscope/libmsrecord.so
+	run --separate-stderr prefix/bin/ms-record "$PROGS/leak"
+	assert_failure 125
+	assert_output ""
+	stderr_matches "ms-record: cannot find the recorder library: no '.*/prefix/bin/../lib/libmsrecord.so' nor '.*/prefix/bin/../lib/memscope/libmsrecord.so'"
+}
+
 # ---- exact figures ----
 
 @test "C: every allocation function, exact figures" {
