@@ -155,6 +155,10 @@ char *fmt_bytes_tick(double v, double step, double top, char *buf, size_t len)
 	int k = 0;
 	double unit = 1;
 	char num[64];
+	if (v == 0) {
+		snprintf(buf, len, "0");
+		return buf;
+	}
 	while (k < 6 && top >= unit * 1024) {
 		unit *= 1024;
 		k++;

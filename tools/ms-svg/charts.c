@@ -483,9 +483,11 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	p.a.h = r->y + r->h - 44 - p.a.y;
 	if (p.a.w < 20 || p.a.h < 20)
 		return;
-	/* One event, or all at time 0: still a visible band. */
+	/* To the end of the last bucket, so a last event at the very end (or
+	 * a single event) still shows as a band; for a long trace that adds
+	 * less than a pixel column. */
 	xspan = d->duration;
-	if (!(xspan > 0))
+	if (d->width * (double)d->n > xspan)
 		xspan = d->width * (double)d->n;
 	if (!(xspan > 0))
 		xspan = 1e-6;
@@ -775,22 +777,29 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x->thread < y->thread ? -1 : x->thread > y->thread;
 }
 
-/* Horizontal bars of one figure per row, with the value at the bar's end. */
+/* Horizontal bars of one figure per row, with the value at the bar's end.
+ * When the summed "other" row (index OTHER, or n) dwarfs the named ones,
+ * the axis fits the named rows and the other bar is cut at the edge with
+ * a break mark: its number is printed, and the named bars stay readable. */
 static void bar_panel(cairo_t *cr, const struct rect *a, const struct thread_row *rows,
-		      size_t n, double rowh, int bytes, const char *name)
+		      size_t n, size_t other, double rowh, int bytes, const char *name)
 {
 	struct plot p;
 	struct ticks t;
-	uint64_t vmax = 0;
+	uint64_t vmax = 0, omax = 0;
 	size_t i;
 	char buf[64];
 	int target = (int)(a->w / 80);
 	p.a = *a;
 	for (i = 0; i < n; i++) {
 		uint64_t v = bytes ? rows[i].bytes : rows[i].allocations;
-		if (v > vmax)
+		if (i == other)
+			omax = v;
+		else if (v > vmax)
 			vmax = v;
 	}
+	if (omax <= 4 * vmax || vmax == 0)
+		vmax = omax > vmax ? omax : vmax;
 	if (target < 2)
 		target = 2;
 	if (bytes) {
@@ -822,16 +831,40 @@ static void bar_panel(cairo_t *cr, const struct rect *a, const struct thread_row
 		if (t.n <= (size_t)target + 1 || i % 2 == 0)
 			x_tick(cr, &p, px(&p, t.v[i]), buf);
 	}
-	set_rgb(cr, palette(bytes ? 0 : 2), 0.9);
 	for (i = 0; i < n; i++) {
 		uint64_t v = bytes ? rows[i].bytes : rows[i].allocations;
-		double w = px(&p, (double)v) - p.a.x;
+		double w = px(&p, (double)v) - p.a.x, y = p.a.y + (double)i * rowh;
+		int cut = w > p.a.w;
 		if (v && w < 1)
 			w = 1;
-		cairo_rectangle(cr, p.a.x, p.a.y + (double)i * rowh + rowh * 0.15,
-				w, rowh * 0.7);
+		if (cut)
+			w = p.a.w;
+		set_rgb(cr, palette(bytes ? 0 : 2), 0.9);
+		cairo_rectangle(cr, p.a.x, y + rowh * 0.15, w, rowh * 0.7);
+		cairo_fill(cr);
+		if (cut) {
+			/* A white slash across the bar: it goes on. */
+			cairo_set_source_rgb(cr, 1, 1, 1);
+			cairo_set_line_width(cr, 3);
+			cairo_move_to(cr, p.a.x + w - 18, y + rowh);
+			cairo_line_to(cr, p.a.x + w - 10, y);
+			cairo_stroke(cr);
+		}
+		if (rowh < 11)
+			continue;
+		if (bytes)
+			msc_format_bytes(v, buf);
+		else
+			fmt_count((double)v, buf, sizeof(buf));
+		text_font(cr, FONT_TICK, 0);
+		if (cut || w + 6 + text_width(cr, buf) > p.a.w) {
+			cairo_set_source_rgb(cr, 1, 1, 1);
+			text_at(cr, p.a.x + w - (cut ? 24 : 4), y + rowh / 2 + 4, 1, buf);
+		} else {
+			set_rgb(cr, &ink, 1);
+			text_at(cr, p.a.x + w + 4, y + rowh / 2 + 4, 0, buf);
+		}
 	}
-	cairo_fill(cr);
 	axes_frame(cr, &p);
 	set_rgb(cr, &ink, 1);
 	text_font(cr, FONT_LABEL, 1);
@@ -841,15 +874,18 @@ static void bar_panel(cairo_t *cr, const struct rect *a, const struct thread_row
 void draw_threads(cairo_t *cr, const struct rect *r, const struct threads_data *d)
 {
 	struct thread_row *rows;
-	size_t n, shown, i;
+	size_t n, shown, i, other = SIZE_MAX;
 	double rowh, namew = 0, panel_w, x;
 	char buf[160];
 	char other_name[64];
 	struct rect a;
 
 	draw_heading(cr, r, "threads: bytes and allocations");
-	if (d->n == 0) {
-		draw_message(cr, r, "no threads recorded");
+	for (i = 0; i < d->n; i++)
+		if (d->rows[i].allocations || d->rows[i].bytes)
+			break;
+	if (i == d->n) {
+		draw_message(cr, r, "no allocations recorded");
 		return;
 	}
 	/* Rows of at least 16 px; the rest summed into one "other" row. */
@@ -874,6 +910,7 @@ void draw_threads(cairo_t *cr, const struct rect *r, const struct threads_data *
 		o.name = other_name;
 		rows[shown - 1] = o;
 		n = shown;
+		other = n - 1;
 	}
 	rowh = (r->h - 80) / (double)n;
 	if (rowh > 28)
@@ -914,8 +951,8 @@ void draw_threads(cairo_t *cr, const struct rect *r, const struct threads_data *
 	}
 	a.x = x;
 	a.w = panel_w;
-	bar_panel(cr, &a, rows, n, rowh, 1, "bytes allocated");
+	bar_panel(cr, &a, rows, n, other, rowh, 1, "bytes allocated");
 	a.x = x + panel_w + 40;
-	bar_panel(cr, &a, rows, n, rowh, 0, "allocations");
+	bar_panel(cr, &a, rows, n, other, rowh, 0, "allocations");
 	free(rows);
 }

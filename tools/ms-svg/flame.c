@@ -171,8 +171,16 @@ static void draw_node(struct flame_draw *fd, uint32_t idx, const char *label,
 	cairo_rectangle(fd->cr, x, y, w > 1.5 ? w - 0.5 : w, fd->rowh - 1);
 	cairo_fill(fd->cr);
 	if (fd->text && w > 24) {
+		char full[600], b[32];
+		const char *text = label ? label : nd->name;
 		cairo_set_source_rgb(fd->cr, 0, 0, 0);
-		if (text_fit(fd->cr, label ? label : nd->name, w - 6, buf, sizeof(buf)))
+		/* With the bytes when they fit, else the name clipped. */
+		if (!label) {
+			snprintf(full, sizeof(full), "%s (%s)", nd->name, msc_format_bytes(nd->value, b));
+			if (text_width(fd->cr, full) <= w - 6)
+				text = full;
+		}
+		if (text_fit(fd->cr, text, w - 6, buf, sizeof(buf)))
 			text_at(fd->cr, x + 3, y + fd->rowh / 2 + 3.5, 0, buf);
 	}
 	if (depth + 1 >= fd->rows || !nd->child)
