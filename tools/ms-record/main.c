@@ -275,7 +275,11 @@ static void child_exec(const struct options *o, const char *path, const char *pr
 		setenv("MEMSCOPE_DROP", "1", 1);
 	if (o->no_follow)
 		setenv("MEMSCOPE_FOLLOW", "0", 1);
+	/* The recorder's own bookkeeping across fork and exec: a run of
+	 * ms-record inside a traced program starts afresh. */
 	unsetenv("MEMSCOPE_SALVAGE");
+	unsetenv("MEMSCOPE_PID0");
+	unsetenv("MEMSCOPE_EXEC_GENERATION");
 
 	execv(path, o->argv);
 	if (errno == ENOEXEC) {
