@@ -70,7 +70,8 @@ static int parse_args(struct options *o, int argc, char **argv)
 	uint64_t v;
 	int c;
 	unsigned sec;
-	while ((c = getopt_long(argc, argv, "tn:s:c:d:o:h", long_opts, NULL)) != -1) {
+	opterr = 0;                   /* our own messages, named "ms-stats" */
+	while ((c = getopt_long(argc, argv, ":tn:s:c:d:o:h", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o->text = 1;
@@ -116,8 +117,16 @@ static int parse_args(struct options *o, int argc, char **argv)
 			printf("ms-stats (memscope) %s, trace format %d.%d\n", MEMSCOPE_VERSION,
 			       MST_FORMAT_MAJOR, MST_FORMAT_MINOR);
 			return MSC_EXIT_OK;
+		case ':':
+			msc_error("option '%s' needs a value", argv[optind - 1]);
+			fprintf(stderr, "Try 'ms-stats --help'.\n");
+			return MSC_EXIT_USAGE;
 		default:
-			fputs(usage_text, stderr);
+			if (optopt && optopt < 256)
+				msc_error("unknown option '-%c'", optopt);
+			else
+				msc_error("unknown option '%s'", argv[optind - 1]);
+			fprintf(stderr, "Try 'ms-stats --help'.\n");
 			return MSC_EXIT_USAGE;
 		}
 	}

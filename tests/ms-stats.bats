@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# ms-stats end to end: golden figures of synthetic traces (tests/golden),
+# schema validation, --check, --diff, --text, errors and exit statuses, and
+# real recordings compared with valgrind when ms-record is built.
+
+load test_helper
+bats_require_minimum_version 1.5.0
+
+GOLDEN="$BATS_TEST_DIRNAME/golden"
+
+setup() {
+	setup_scratch
+}
+
+golden() { # scenario
+	mkgolden "$1" "$1.memscope"
+}
+
+validate() { # schema-name json-file
+	/usr/bin/python3 "$GOLDEN/validate.py" "$SCHEMA/$1" "$2"
+}
+
+@test "golden: every scenario matches its hand-computed figures and the schema" {
+	for s in basic realloc threads sampled unknown truncated modules; do
+		golden "$s"
+		ms-stats --no-symbols "$s.memscope" > "$s.json" 2>/dev/null
+		run /usr/bin/python3 "$GOLDEN/subset.py" "$GOLDEN/$s.json" "$s.json"
+		[ "$status" -eq 0 ] || { echo "scenario $s:"; echo "$output"; false; }
+		run validate ms-stats.schema.json "$s.json"
+		assert_success
+	done
+}
+
+@test "64-bit counters are written as exact integers" {
+	golden basic
+	run ms-stats --no-symbols -s summary basic.memscope
+	assert_success
+	assert_output --partial '"bytes_allocated":	1250,'
+	refute_output --partial 'e+'
+}
+
+@test "realloc: a moved realloc is one call and not a free" {
+	golden realloc
+	run ms-stats --no-symbols --check 'reallocs == 3 && frees == 2 && allocations == 5' realloc.memscope
+	assert_success
+	assert_output ''
+}
+
+@test "a truncated trace warns and exits 0; --strict fails with 1" {
+	golden truncated
+	run --separate-stderr ms-stats --no-symbols -s summary truncated.memscope
+	assert_success
+	assert_equal "$stderr" "ms-stats: warning: truncated.memscope: truncated chunk 2 at byte 147: stream ends after 46 of 51 bytes: figures cover what was recorded"
+	run --separate-stderr ms-stats --strict -s summary truncated.memscope
+	assert_failure 1
+	assert_equal "$stderr" "ms-stats: truncated.memscope: truncated chunk 2 at byte 147: stream ends after 46 of 51 bytes"
+}
+
+@test "reads standard input when no file or '-' is given" {
+	golden basic
+	run sh -c 'ms-stats --no-symbols -s summary < basic.memscope'
+	assert_success
+	assert_output --partial '"peak_bytes":	750'
+	run sh -c 'cat basic.memscope | ms-stats --no-symbols -s summary -'
+	assert_success
+	assert_output --partial '"peak_bytes":	750'
+}
+
+@test "--section keeps only the named sections" {
+	golden basic
+	ms-stats --no-symbols -s leaks -s integrity basic.memscope > out.json
+	run /usr/bin/python3 -c 'import json,sys; print(sorted(json.load(open("out.json"))))'
+	assert_output "['integrity', 'leaks']"
+	run ms-stats -s nosuch basic.memscope
+	assert_failure 2
+	assert_output "ms-stats: unknown section 'nosuch'; see --help"
+}
+
+@test "--top limits the listed sites" {
+	golden basic
+	ms-stats --no-symbols --top 1 -s sites basic.memscope > out.json
+	run /usr/bin/python3 -c 'import json; d=json.load(open("out.json")); print(d["sites"]["count"], len(d["sites"]["top"]))'
+	assert_output "3 1"
+}
+
+@test "--check: passes quietly, fails naming the condition and its value" {
+	golden basic
+	run ms-stats --check 'leaked_bytes <= 150 && peak_bytes < 64MiB' basic.memscope
+	assert_success
+	assert_output ''
+	run ms-stats --check 'leaked_bytes == 0 && peak_bytes < 64MiB' basic.memscope
+	assert_failure 1
+	assert_output 'ms-stats: check failed: leaked_bytes == 0 (leaked_bytes = 150)'
+	run ms-stats --check 'peak_bytes < 0.5KiB' basic.memscope
+	assert_failure 1
+	assert_output 'ms-stats: check failed: peak_bytes < 0.5KiB (peak_bytes = 750)'
+	run ms-stats --check '!(temporary == 1) || frees > 4' basic.memscope
+	assert_failure 1
+	assert_output 'ms-stats: check failed: !(temporary == 1) || frees > 4 (temporary = 1, frees = 4)'
+}
+
+@test "--check: a size in MiB is shown in MiB" {
+	mkgolden churn churn.memscope 3000
+	run ms-stats --check 'bytes_allocated < 1MiB' churn.memscope
+	assert_failure 1
+	assert_output --regexp '^ms-stats: check failed: bytes_allocated < 1MiB \(bytes_allocated = [0-9.]+ MiB\)$'
+}
+
+@test "--check: a malformed expression is a usage error with a pointer" {
+	golden basic
+	run ms-stats --check 'peak_bytes < 64XB' basic.memscope
+	assert_failure 2
+	assert_line --index 0 'ms-stats: invalid --check expression: unknown size suffix (use KiB, MiB, GiB, KB, MB or GB) at position 16:'
+	assert_line --index 1 '  peak_bytes < 64XB'
+	assert_line --index 2 '                 ^'
+	run ms-stats --check 'peak < 3' basic.memscope
+	assert_failure 2
+	assert_line --index 0 "ms-stats: invalid --check expression: unknown name 'peak' at position 1:"
+	run ms-stats --check '(frees > 1' basic.memscope
+	assert_failure 2
+	assert_line --index 0 "ms-stats: invalid --check expression: expected ')' at position 11:"
+	run ms-stats --check 'frees = 1' basic.memscope
+	assert_failure 2
+}
+
+@test "--diff: sites matched by stack, its own schema, checks on deltas" {
+	golden basic
+	golden threads
+	ms-stats --no-symbols --diff basic.memscope threads.memscope > diff.json
+	run validate ms-stats-diff.schema.json diff.json
+	assert_success
+	run /usr/bin/python3 -c '
+import json; d = json.load(open("diff.json")); s = d["sites"]
+print(d["delta"]["peak_bytes_delta"], s["grown_count"], s["gone_count"], s["new_count"],
+      s["grown"][0]["key"], s["grown"][0]["bytes_delta"], [g["key"] for g in s["gone"]])'
+	assert_output "-450 1 2 0 0x1000 350 ['0x2000', '0x3000;0x1000']"
+	run ms-stats --no-symbols --diff basic.memscope threads.memscope --check 'peak_bytes_delta <= 0'
+	assert_success
+	run ms-stats --no-symbols --diff basic.memscope threads.memscope --check 'leaked_bytes_delta > 0'
+	assert_failure 1
+	assert_output 'ms-stats: check failed: leaked_bytes_delta > 0 (leaked_bytes_delta = -150)'
+	run ms-stats --diff basic.memscope a b
+	assert_failure 2
+}
+
+@test "several traces: processes and a total" {
+	golden basic
+	golden threads
+	ms-stats --no-symbols basic.memscope threads.memscope > many.json
+	run validate ms-stats.schema.json many.json
+	assert_success
+	run /usr/bin/python3 -c '
+import json; d = json.load(open("many.json")); t = d["total"]
+print(len(d["processes"]), t["allocations"], t["bytes_allocated"], t["leaked_bytes"], d["processes"][1]["file"])'
+	assert_output "2 8 1850 150 threads.memscope"
+}
+
+@test "--text: a short human report" {
+	golden basic
+	run ms-stats --no-symbols --text basic.memscope
+	assert_success
+	assert_line --index 0 'basic.memscope: /golden/app (pid 4242), 0.010 s'
+	assert_line --index 1 '  5 allocations (0 reallocs), 4 frees, 1.22 KiB allocated, 1 temporary'
+	assert_line --index 2 '  peak heap 750 B at 0.007 s in 3 blocks; max RSS not recorded'
+	assert_output --partial 'Top leaks:'
+	[ "$(printf '%s\n' "$output" | wc -l)" -lt 40 ]
+}
+
+@test "--text warns about integrity problems" {
+	golden unknown
+	run ms-stats --no-symbols --text unknown.memscope
+	assert_success
+	assert_output --partial '1 frees of addresses never allocated'
+	assert_output --partial '1 allocations of an address already live'
+}
+
+@test "errors: missing file, not a trace, unknown option, full output" {
+	run ms-stats nope.memscope
+	assert_failure 1
+	assert_output "ms-stats: cannot open 'nope.memscope': No such file or directory"
+	echo garbage > bad.memscope
+	run ms-stats bad.memscope
+	assert_failure 1
+	assert_output --regexp "^ms-stats: bad.memscope: "
+	run ms-stats --bogus
+	assert_failure 2
+	assert_line --index 0 "ms-stats: unknown option '--bogus'"
+	golden basic
+	run sh -c 'ms-stats --no-symbols basic.memscope > /dev/full'
+	assert_failure 1
+	assert_output --partial "ms-stats: cannot write 'standard output'"
+}
+
+@test "--help and --version" {
+	run ms-stats --help
+	assert_success
+	assert_line --index 0 'usage: ms-stats [options] [TRACE...]'
+	run ms-stats --version
+	assert_success
+	assert_output --regexp '^ms-stats \(memscope\) [0-9.]+, trace format 1\.0$'
+	run sh -c 'ms-stats --help > /dev/full'
+	assert_failure 1
+}
+
+@test "-o writes the report to a file" {
+	golden basic
+	run ms-stats --no-symbols -o report.json basic.memscope
+	assert_success
+	assert_output ''
+	run validate ms-stats.schema.json report.json
+	assert_success
+}
