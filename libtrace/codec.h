@@ -154,6 +154,10 @@ struct mst__in {
 	const char *err;
 };
 
+/* The error of reading past the end: for an extension record's body it
+ * means "body shorter than its fields". */
+static const char mst__err_short[] = "record runs past the end of the chunk";
+
 static inline uint64_t mst__get_vu(struct mst__in *in)
 {
 	uint64_t v = 0;
@@ -165,7 +169,7 @@ static inline uint64_t mst__get_vu(struct mst__in *in)
 	for (int i = 0; i < 10; i++) {
 		uint8_t b;
 		if (p == in->end) {
-			in->err = "record runs past the end of the chunk";
+			in->err = mst__err_short;
 			return 0;
 		}
 		b = *p++;
@@ -194,7 +198,7 @@ static inline uint8_t mst__get_u8(struct mst__in *in)
 	if (in->err)
 		return 0;
 	if (in->p == in->end) {
-		in->err = "record runs past the end of the chunk";
+		in->err = mst__err_short;
 		return 0;
 	}
 	return *in->p++;

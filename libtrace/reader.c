@@ -755,7 +755,7 @@ static int decode_record(struct mst_reader *r)
 		if (bin.err) {
 			/* Known bodies are never shorter than their fields;
 			 * longer is a later minor version's addition. */
-			if (bin.p == bin.end)
+			if (bin.err == mst__err_short)
 				return corrupt_rec(r, at, "record body shorter than its fields");
 			return corrupt_rec(r, at, bin.err);
 		}

@@ -1,0 +1,480 @@
+/*
+ * test_reader.c - the reader's contract on inputs the writer never makes:
+ * open errors (missing file, empty, not a trace, directory), versions
+ * (newer major refused naming both, newer minor read), unknown extension
+ * records and chunk encodings skipped and counted, extra trailing fields,
+ * limits rejected before allocating, sticky errors, and a pipe fed by a
+ * child process that dies mid-trace.
+ */
+#include "mstrace.h"
+#include "codec.h"
+#include "tap.h"
+#include "trace_io.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <zstd.h>
+
+/* Preamble and a stored chunk holding the HEADER. */
+static void start_trace(struct membuf *m, unsigned major, unsigned minor)
+{
+	struct mst_writer_options o = { .chunk_size = 4096, .zstd_level = -1,
+					.sink = membuf_sink, .sink_ctx = m };
+	struct mst_writer *w;
+	struct mst_record h;
+	struct gen g;
+
+	memset(m, 0, sizeof(*m));
+	gen_init(&g, 1);
+	mst_writer_open(&w, -1, &o);
+	gen_header(&g, &h);
+	mst_writer_add(w, &h);
+	mst_writer_close(w);
+	mst__put_le16(m->p + 8, major);
+	mst__put_le16(m->p + 10, minor);
+}
+
+static void hand_chunk(struct membuf *m, uint8_t enc, const void *payload,
+		       uint32_t stored, uint32_t raw)
+{
+	uint8_t h[MST__CHUNK_HDR_LEN] = { 'M', 'S', 'C', 'K', enc };
+	uint32_t crc;
+
+	mst__put_le32(h + 8, stored);
+	mst__put_le32(h + 12, raw);
+	crc = mst_crc32c(0, h + 4, 12);
+	crc = mst_crc32c(crc, payload, stored);
+	mst__put_le32(h + 16, crc);
+	membuf_sink(m, h, sizeof(h));
+	membuf_sink(m, payload, stored);
+}
+
+/* A stored chunk of the records in O. */
+static void out_chunk(struct membuf *m, struct mst__out *o)
+{
+	hand_chunk(m, MST__ENC_STORED, o->p, o->len, o->len);
+}
+
+static void end_trace(struct membuf *m, uint64_t t)
+{
+	struct mst_writer_options o = { .chunk_size = 4096, .append = 1,
+					.sink = membuf_sink, .sink_ctx = m };
+	struct mst_writer *w;
+	struct mst_record e = { .type = MST_REC_END };
+
+	mst_writer_open(&w, -1, &o);
+	e.u.end.time = t;
+	e.u.end.reason = MST_END_EXIT;
+	mst_writer_add(w, &e);
+	mst_writer_close(w);
+}
+
+/* Reads M to the end: final status, records, stats and the error detail. */
+static int drain(struct membuf *m, uint64_t *n, struct mst_reader_stats *st,
+		 char *detail, size_t dlen)
+{
+	struct mst_reader *r;
+	const struct mst_record *rec;
+	int fd, s;
+
+	*n = 0;
+	s = open_bytes(&r, &fd, m->p, m->len);
+	while (s == MST_OK) {
+		s = mst_reader_next(r, &rec);
+		if (s == MST_OK)
+			(*n)++;
+	}
+	if (st && r)
+		mst_reader_stats(r, st);
+	snprintf(detail, dlen, "%s", r ? mst_reader_error(r) : "");
+	close_bytes(r, fd);
+	return s;
+}
+
+static void test_open_errors(void)
+{
+	struct mst_reader *r;
+	char dir[] = "/tmp/mst-test-XXXXXX";
+	const struct mst_record *rec;
+	int fd;
+
+	CHECK(mst_reader_open(&r, "/nonexistent/x.memscope") == MST_ERR_IO &&
+	      strcmp(mst_reader_error(r), "cannot open '/nonexistent/x.memscope': No such file or directory") == 0,
+	      "missing file: %s", mst_reader_error(r));
+	CHECK(mst_reader_next(r, &rec) == MST_ERR_IO && rec == NULL, "next after a failed open repeats the error");
+	mst_reader_close(r);
+
+	CHECK(open_bytes(&r, &fd, "", 0) == MST_ERR_NOT_TRACE &&
+	      strcmp(mst_reader_error(r), "empty input") == 0, "empty input");
+	CHECK(mst_reader_header(r) == NULL, "no header after a failed open");
+	close_bytes(r, fd);
+
+	CHECK(open_bytes(&r, &fd, "hello, world\n", 13) == MST_ERR_NOT_TRACE &&
+	      strcmp(mst_reader_error(r), "not a memscope trace (bad magic)") == 0, "text: bad magic");
+	close_bytes(r, fd);
+	CHECK(open_bytes(&r, &fd, "\x89MS", 3) == MST_ERR_TRUNCATED, "3 bytes of the magic: truncated");
+	close_bytes(r, fd);
+	CHECK(open_bytes(&r, &fd, "\x89MX", 3) == MST_ERR_NOT_TRACE, "3 wrong bytes: not a trace");
+	close_bytes(r, fd);
+
+	if (mkdtemp(dir)) {
+		CHECK(mst_reader_open(&r, dir) == MST_ERR_IO && strstr(mst_reader_error(r), "Is a directory"),
+		      "a directory: %s", mst_reader_error(r));
+		mst_reader_close(r);
+		rmdir(dir);
+	}
+	mst_reader_close(NULL);
+}
+
+static void test_versions(void)
+{
+	struct membuf m;
+	char d[512];
+	uint64_t n;
+	struct mst_reader_stats st;
+
+	start_trace(&m, 2, 0);
+	end_trace(&m, 1);
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
+	      strcmp(d, "trace format 2.0 is newer than this reader's 1.x: upgrade memscope") == 0,
+	      "major 2 refused: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 7, 3);
+	end_trace(&m, 1);
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION && strstr(d, "7.3 is newer"),
+	      "major 7.3 names both versions: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 0, 9);
+	end_trace(&m, 1);
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION, "major 0 refused: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 1, 200);
+	end_trace(&m, 1);
+	CHECK(drain(&m, &n, &st, d, sizeof(d)) == MST_END && n == 2 && st.complete,
+	      "minor 200 of major 1 reads");
+	membuf_free(&m);
+}
+
+static void test_extensions(void)
+{
+	struct membuf m;
+	struct mst_reader_stats st;
+	struct mst_reader *r;
+	const struct mst_record *rec;
+	uint8_t p[256], b[64];
+	struct mst__out o = { p, 0, sizeof(p), 0 }, ob = { b, 0, sizeof(b), 0 };
+	uint64_t n;
+	char d[512];
+	int fd, s, saw = 0;
+
+	start_trace(&m, 1, 1);
+	/* Unknown extension records of several sizes and type widths. */
+	mst__put_vu(&o, 0x40 + 50);
+	mst__put_bytes(&o, "abc", 3);
+	mst__put_vu(&o, 1000000);
+	mst__put_bytes(&o, "", 0);
+	mst__put_vu(&o, UINT64_MAX);
+	mst__put_bytes(&o, "xyzxyzxyz", 9);
+	/* THREAD_START with two fields from a later minor version. */
+	mst__put_vu(&ob, 50);
+	mst__put_vu(&ob, 9);
+	mst__put_vu(&ob, 777);
+	mst__put_vu(&ob, 1);
+	mst__put_vu(&ob, 12345);
+	mst__put_bytes(&ob, "more", 4);
+	mst__put_vu(&o, MST__T_THREAD_START);
+	mst__put_bytes(&o, b, ob.len);
+	/* SKIP padding. */
+	mst__put_vu(&o, MST__T_SKIP);
+	mst__put_bytes(&o, "\0\0\0\0", 4);
+	out_chunk(&m, &o);
+	hand_chunk(&m, 2, "zz", 2, 2);
+	hand_chunk(&m, 255, "", 0, 0);
+	hand_chunk(&m, MST__ENC_STORED, "", 0, 0);     /* an empty chunk */
+	end_trace(&m, 60);
+
+	s = open_bytes(&r, &fd, m.p, m.len);
+	while (s == MST_OK && (s = mst_reader_next(r, &rec)) == MST_OK) {
+		if (rec->type == MST_REC_THREAD_START)
+			saw = rec->u.thread_start.time == 50 && rec->u.thread_start.thread == 9 &&
+			      rec->u.thread_start.tid == 777 && rec->u.thread_start.parent == 1;
+	}
+	mst_reader_stats(r, &st);
+	CHECK(s == MST_END, "a 1.1 trace with unknown parts reads to the end: %s", mst_reader_error(r));
+	CHECK(saw, "a known record with extra trailing fields reads its known fields");
+	CHECK(st.skipped_records == 3, "3 unknown extension records skipped (%llu)",
+	      (unsigned long long)st.skipped_records);
+	CHECK(st.skipped_chunks == 2, "2 chunks of unknown encodings skipped (%llu)",
+	      (unsigned long long)st.skipped_chunks);
+	CHECK(st.records == 3 && st.chunks == 6, "3 records from 6 chunks (%llu, %llu)",
+	      (unsigned long long)st.records, (unsigned long long)st.chunks);
+	close_bytes(r, fd);
+	membuf_free(&m);
+
+	/* An unknown-encoding chunk still has its crc checked. */
+	start_trace(&m, 1, 1);
+	hand_chunk(&m, 9, "abcd", 4, 4);
+	m.p[m.len - 1] ^= 1;
+	end_trace(&m, 1);
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "chunk 2 ") &&
+	      strstr(d, "crc mismatch"), "a damaged unknown chunk is corrupt: %s", d);
+	membuf_free(&m);
+}
+
+/* One hand-made chunk of bytes B after the HEADER; returns the status. */
+static int try_chunk(const uint8_t *b, size_t len, char *d, size_t dlen)
+{
+	struct membuf m;
+	uint64_t n;
+	int s;
+
+	start_trace(&m, 1, 0);
+	hand_chunk(&m, MST__ENC_STORED, b, len, len);
+	end_trace(&m, UINT64_MAX);
+	s = drain(&m, &n, NULL, d, dlen);
+	membuf_free(&m);
+	return s;
+}
+
+static void test_bad_records(void)
+{
+	char d[512];
+	uint8_t p[128];
+	struct mst__out o;
+
+#define RESET() (o = (struct mst__out){ p, 0, sizeof(p), 0 })
+	RESET();
+	mst__put_vu(&o, 0x05);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x05"),
+	      "core type 0x05 is corrupt: %s", d);
+	RESET();
+	mst__put_vu(&o, 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "type 0 is corrupt");
+
+	RESET();        /* ALLOC with func 14 */
+	mst__put_vu(&o, MST__T_ALLOC);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 14);
+	mst__put_vs(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown allocation function"),
+	      "alloc func 14 is corrupt: %s", d);
+	RESET();        /* FREE with func 6 */
+	mst__put_vu(&o, MST__T_FREE);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 6);
+	mst__put_vs(&o, 16); mst__put_vu(&o, 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "free func 6 is corrupt: %s", d);
+	RESET();        /* ALLOC naming stack 5 before any STACK */
+	mst__put_vu(&o, MST__T_ALLOC);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
+	mst__put_vs(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 5);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "stack node not yet defined"),
+	      "an undefined stack is corrupt: %s", d);
+	RESET();        /* STACK whose parent is itself */
+	mst__put_vu(&o, MST__T_STACK);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 0x1000);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "parent"),
+	      "a stack node that is its own parent is corrupt: %s", d);
+	RESET();        /* ALLOC cut short by the chunk end */
+	mst__put_vu(&o, MST__T_ALLOC);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "past the end"),
+	      "a record cut by the chunk end is corrupt: %s", d);
+	RESET();        /* THREAD_START body one field short */
+	mst__put_vu(&o, MST__T_THREAD_START);
+	mst__put_bytes(&o, "\x01\x01\x01", 3);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "shorter than its fields"),
+	      "a known body shorter than its fields is corrupt: %s", d);
+	RESET();        /* A second HEADER */
+	mst__put_vu(&o, MST__T_HEADER);
+	mst__put_bytes(&o, "", 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "second HEADER"),
+	      "a second HEADER is corrupt: %s", d);
+	RESET();        /* An extension length past the chunk */
+	mst__put_vu(&o, 0x41);
+	mst__put_vu(&o, 1ull << 60);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "a huge record length is corrupt: %s", d);
+	RESET();        /* THREAD_NAME with a 2^62-byte name */
+	mst__put_vu(&o, MST__T_THREAD_NAME);
+	mst__put_vu(&o, 12);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_vu(&o, 1ull << 62);
+	while (o.len < 14) mst__put_u8(&o, 'a');
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "a huge string length is corrupt: %s", d);
+	RESET();        /* A string holding a NUL */
+	mst__put_vu(&o, MST__T_THREAD_NAME);
+	mst__put_vu(&o, 5);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_vu(&o, 2);
+	mst__put_u8(&o, 'a'); mst__put_u8(&o, 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "NUL"),
+	      "a NUL inside a string is corrupt: %s", d);
+	RESET();        /* MODULE_LOAD with 257 segments */
+	{
+		uint8_t b[32];
+		struct mst__out ob = { b, 0, sizeof(b), 0 };
+		mst__put_vu(&ob, 1); mst__put_vu(&ob, 1); mst__put_vu(&ob, 0);
+		mst__put_bytes(&ob, "m", 1); mst__put_bytes(&ob, "", 0);
+		mst__put_vu(&ob, 257);
+		mst__put_vu(&o, MST__T_MODULE_LOAD);
+		mst__put_bytes(&o, b, ob.len);
+	}
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "256"),
+	      "257 segments are corrupt: %s", d);
+	RESET();        /* COUNTERS with 65 entries */
+	mst__put_vu(&o, MST__T_COUNTERS);
+	mst__put_bytes(&o, "\x01\x41", 2);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "64"),
+	      "65 counters are corrupt: %s", d);
+	RESET();        /* HEADER-like argc larger than the record */
+	mst__put_vu(&o, MST__T_SYMBOLS);
+	mst__put_bytes(&o, "\x01\xff\xff\xff\xff\x0f", 6);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "symbol count"),
+	      "a symbol count beyond the record is corrupt: %s", d);
+	RESET();        /* time going backwards across chunks (HEADER chunk ends at 0; END at max) */
+	mst__put_vu(&o, MST__T_THREAD_EXIT);
+	mst__put_bytes(&o, "\x05\x01", 2);
+	{
+		struct membuf m;
+		uint64_t n;
+		start_trace(&m, 1, 0);
+		hand_chunk(&m, MST__ENC_STORED, p, o.len, o.len);
+		p[1 + 1] = 0x03;        /* the next chunk goes back to t=3 */
+		hand_chunk(&m, MST__ENC_STORED, p, o.len, o.len);
+		end_trace(&m, 10);
+		CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "backwards") && n == 2,
+		      "time going back across chunks is corrupt after the good records: %s", d);
+		membuf_free(&m);
+	}
+#undef RESET
+}
+
+static void test_limits(void)
+{
+	struct membuf m;
+	uint8_t h[MST__CHUNK_HDR_LEN] = { 'M', 'S', 'C', 'K', 0 };
+	struct rlimit old, lim;
+	char d[512];
+	uint64_t n;
+
+	/* Limit the address space so an attempt to allocate a file-given
+	 * size would fail as NOMEM instead of succeeding lazily. */
+	getrlimit(RLIMIT_AS, &old);
+	lim = old;
+	lim.rlim_cur = 1ull << 30;
+#ifndef __SANITIZE_ADDRESS__            /* ASan reserves terabytes of shadow */
+	setrlimit(RLIMIT_AS, &lim);
+#endif
+
+	start_trace(&m, 1, 0);
+	mst__put_le32(h + 8, 100);
+	mst__put_le32(h + 12, MST__MAX_RAW + 1);
+	membuf_sink(&m, h, sizeof(h));
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "16 MiB") && n == 1,
+	      "raw_size 16 MiB + 1 is corrupt: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 1, 0);
+	mst__put_le32(h + 8, 0xfffffff0u);
+	mst__put_le32(h + 12, MST__MAX_RAW);
+	membuf_sink(&m, h, sizeof(h));
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "stored size"),
+	      "stored_size far above raw_size is corrupt: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 1, 0);
+	mst__put_le32(h + 8, MST__MAX_RAW + MST__MAX_RAW / 128 + 1024);
+	mst__put_le32(h + 12, MST__MAX_RAW);
+	membuf_sink(&m, h, sizeof(h));
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_TRUNCATED && strstr(d, "stream ends after 20 of"),
+	      "the largest legal chunk is read as far as it goes: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 1, 0);
+	mst__put_le32(h + 8, 4);
+	mst__put_le32(h + 12, 4);
+	memcpy(h, "MSCX", 4);
+	membuf_sink(&m, h, sizeof(h));
+	membuf_sink(&m, "abcd", 4);
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "sync"),
+	      "bad sync bytes are corrupt: %s", d);
+	membuf_free(&m);
+
+	/* A zstd chunk whose frame decodes to more than raw_size. */
+	{
+		uint8_t src[1000], dst[2000];
+		size_t k;
+		memset(src, 'q', sizeof(src));
+		k = ZSTD_compress(dst, sizeof(dst), src, sizeof(src), 3);
+		start_trace(&m, 1, 0);
+		hand_chunk(&m, MST__ENC_ZSTD, dst, k, 999);
+		CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "zstd"),
+		      "a frame larger than raw_size is corrupt: %s", d);
+		membuf_free(&m);
+		start_trace(&m, 1, 0);
+		hand_chunk(&m, MST__ENC_ZSTD, dst, k, 1001);
+		CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "decoded size"),
+		      "a frame smaller than raw_size is corrupt: %s", d);
+		membuf_free(&m);
+	}
+	setrlimit(RLIMIT_AS, &old);
+}
+
+/* A child writes a trace into a pipe; the reader streams it. */
+static void test_child_pipe(void)
+{
+	struct membuf m = { 0 };
+	struct mst_reader *r;
+	const struct mst_record *rec;
+	int p[2], s, status;
+	uint64_t n = 0;
+	pid_t pid;
+
+	write_random_trace(&m, 31, 3000, 1024, 0, 0, 1);
+	for (int cut = 0; cut < 2; cut++) {
+		if (pipe(p))
+			break;
+		pid = fork();
+		if (pid == 0) {
+			size_t len = cut ? m.len / 2 : m.len;
+			close(p[0]);
+			for (size_t off = 0; off < len;) {
+				ssize_t k = write(p[1], m.p + off, len - off < 1000 ? len - off : 1000);
+				if (k <= 0)
+					_exit(1);
+				off += k;
+			}
+			_exit(0);       /* a "killed" writer: the pipe just ends */
+		}
+		close(p[1]);
+		n = 0;
+		s = mst_reader_open_fd(&r, p[0], "pipe");
+		while (s == MST_OK && (s = mst_reader_next(r, &rec)) == MST_OK)
+			n++;
+		if (cut)
+			CHECK(s == MST_ERR_TRUNCATED && n > 100 && n < 3002,
+			      "a child dying mid-trace: %llu records, then %s",
+			      (unsigned long long)n, mst_reader_error(r));
+		else
+			CHECK(s == MST_END && n == 3002, "a child's whole trace through a pipe (%llu records)",
+			      (unsigned long long)n);
+		mst_reader_close(r);
+		close(p[0]);
+		waitpid(pid, &status, 0);
+	}
+	membuf_free(&m);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	test_open_errors();
+	test_versions();
+	test_extensions();
+	test_bad_records();
+	test_limits();
+	test_child_pipe();
+	return tap_done();
+}
