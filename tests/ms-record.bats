@@ -177,10 +177,10 @@ Try 'ms-record --help' for more information."
 }
 
 @test "options after PROGRAM are the program's own" {
-	run --separate-stderr ms-record -q "$PROGS/argv_alloc" -q --help -- -o
-	assert_success
-	assert_output "$(printf '%s\n' -q --help -- -o | tr '\n' '\0' | tr '\0' '\n')"
-	[ -z "$stderr" ]
+	ms-record -q "$PROGS/argv_alloc" -q --help -- -o > out 2> err
+	# argv_alloc writes its arguments back, each NUL-terminated
+	printf -- '-q\0--help\0--\0-o\0' | cmp - out
+	[ ! -s err ]
 	one_file 'argv_alloc.*.memscope'
 }
 
@@ -452,8 +452,9 @@ ready" ]
 	assert_summary "exec_self.$pid.memscope" allocs=1 frees=1 bytes_allocated=4321 complete=1
 	run msdump "exec_self.$pid.memscope"
 	assert_line --index 0 --regexp ' exec_generation=1 '
-	assert_summary "exec_self.$pid.exec1.memscope" allocs=1 frees=0 live_bytes_at_end=1234 complete=1
-	run msdump "exec_self.$pid.exec1.memscope"
+	# spool.h: the image that exec'd is renamed .exec<its generation>
+	assert_summary "exec_self.$pid.exec0.memscope" allocs=1 frees=0 live_bytes_at_end=1234 complete=1
+	run msdump "exec_self.$pid.exec0.memscope"
 	assert_line --regexp '^end .*reason=exec '
 }
 
@@ -466,7 +467,7 @@ ready" ]
 	stderr_matches "$(wrote_re 'wrapper\.[0-9]+\.memscope')"
 	t=$(ls wrapper.*.memscope | grep -v exec)
 	assert_summary "$t" allocs=22 frees=10 live_bytes_at_end=10521 complete=1
-	one_file 'wrapper.*.exec1.memscope'
+	one_file 'wrapper.*.exec0.memscope'
 }
 
 @test "a daemon that closes every fd and chdirs to / still writes its trace" {
@@ -528,7 +529,8 @@ ready" ]
 	assert_success
 	assert_output "churn: 1 threads, 300000 pairs"
 	[ -z "$stderr" ]
-	assert_summary r.memscope allocs=300002 complete=1
+	# 300,000 pairs + 2 callocs + the worker's TLS vector + stdout's buffer
+	assert_summary r.memscope allocs=300004 frees=300002 complete=1
 	run msdump r.memscope
 	assert_line --regexp '^counters .* rss=[1-9]'
 }

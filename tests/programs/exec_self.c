@@ -4,8 +4,9 @@
  * the second allocates and frees malloc(4321) and prints its pid.
  * The trace at the expected name is the second image's (exec_generation
  * 1: 1 allocation, 1 free, 4321 bytes); the first image's is renamed
- * "<name minus .memscope>.exec1.memscope" (1 allocation, 1234 bytes live,
- * END reason exec).
+ * "<name minus .memscope>.exec0.memscope" (".exec<generation of the image
+ * that exec'd>", as tools/ms-record/spool.h says; 1 allocation, 1234 bytes
+ * live, END reason exec).
  */
 #include <stdio.h>
 #include <stdlib.h>
