@@ -242,7 +242,8 @@ static int run(const struct options *o)
 	if (render_page(out, o->format, o->width, o->height, &doc.page, o->chart,
 			o->by_thread, doc.title, doc.desc, err, sizeof(err)) < 0) {
 		msc_error("cannot write '%s': %s", o->output ? o->output : "standard output", err);
-		msc_close_output(out, o->output);
+		/* Reported once: close without a second message. */
+		fclose(out);
 		out = NULL;
 		goto out;
 	}
