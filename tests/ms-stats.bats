@@ -210,3 +210,62 @@ print(len(d["processes"]), t["allocations"], t["bytes_allocated"], t["leaked_byt
 	run validate ms-stats.schema.json report.json
 	assert_success
 }
+
+# ---- real recordings, compared with valgrind ----
+
+record() { # program -> trace.memscope
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	ms-record -q -o trace.memscope "$PROGS/$1"
+}
+
+@test "real recording: totals and leak sites equal valgrind's" {
+	command -v valgrind > /dev/null || skip "valgrind is not installed"
+	record stats_leaks
+	valgrind --leak-check=full "$PROGS/stats_leaks" 2> vg.txt
+	# "total heap usage: 1,007 allocs, 1,001 frees, 68,696 bytes allocated"
+	vg=$(sed -n 's/.*total heap usage: \([0-9,]*\) allocs, \([0-9,]*\) frees, \([0-9,]*\) bytes allocated.*/\1 \2 \3/p' vg.txt | tr -d ,)
+	[ -n "$vg" ]
+	ms-stats -o stats.json trace.memscope
+	ours=$(/usr/bin/python3 -c 'import json; s = json.load(open("stats.json"))["summary"]; print(s["allocations"], s["frees"], s["bytes_allocated"])')
+	assert_equal "$ours" "$vg"
+	assert_equal "$ours" "1007 1001 68696"
+	# leaked bytes: "in use at exit: 4,596 bytes in 6 blocks"
+	vgleak=$(sed -n 's/.*in use at exit: \([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\1 \2/p' vg.txt | tr -d ,)
+	run /usr/bin/python3 -c 'import json; s = json.load(open("stats.json"))["summary"]; print(s["leaked_bytes"], s["leaked_allocations"], s["peak_bytes"], s["temporary"])'
+	assert_output "$vgleak 4760 1000"
+	# Leak sites: valgrind's "by 0x...: FUNC (FILE:LINE)" under each definitely
+	# lost record, innermost two frames, against ours.
+	vgsites=$(awk '/definitely lost in loss record/ {grab=2; next}
+		grab && /by 0x/ {sub(/.*: /, ""); printf "%s%s", $0, (grab == 2 ? " < " : "\n"); grab--}' vg.txt | sort)
+	ours=$(/usr/bin/python3 -c '
+import json, os
+for s in json.load(open("stats.json"))["leaks"]["sites"]:
+    f = [x for x in s["stack"] if x["function"]][:2]
+    print(" < ".join("%s (%s:%d)" % (x["function"], os.path.basename(x["file"]), x["line"]) for x in f))' | sort)
+	assert_equal "$ours" "$vgsites"
+}
+
+@test "real recording: symbolized peak sites name the program's functions" {
+	record stats_leaks
+	run ms-stats --text trace.memscope
+	assert_success
+	assert_output --partial 'make_buffer (stats_leaks.c:'
+	assert_output --partial 'parse_record (stats_leaks.c:'
+	assert_output --partial 'churn (stats_leaks.c:'
+	run ms-stats --no-symbols -s leaks trace.memscope
+	assert_success
+	refute_output --partial 'make_buffer'
+}
+
+@test "real recording: a rebuilt binary's symbols are skipped with a warning" {
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	cp "$PROGS/stats_leaks" ./prog
+	ms-record -q -o trace.memscope ./prog
+	# Same path, another build-id: names would be wrong, so none are given.
+	cc -O0 -g -o prog -x c - <<<'int main(void){return 0;}'
+	run --separate-stderr ms-stats -s leaks trace.memscope
+	assert_success
+	assert_equal "$stderr" "ms-stats: warning: $PWD/prog: build-id differs from the recording; symbols skipped"
+	refute_output --partial '"make_buffer"'
+	assert_output --partial '"offset":'
+}
