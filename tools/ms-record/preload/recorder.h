@@ -1,0 +1,173 @@
+/*
+ * recorder.h - what the parts of the preload library share: the real
+ * allocator functions, per-thread state, the global configuration and the
+ * event-publishing primitives. Nothing here is visible outside the library.
+ */
+#ifndef MSRECORD_RECORDER_H
+#define MSRECORD_RECORDER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "../spool.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+#define EXPORT __attribute__((visibility("default")))
+
+#define MAX_DEPTH 256
+
+/* The next definitions in lookup order (RTLD_NEXT), never __libc_*. */
+struct real_fns {
+	void *(*malloc)(size_t);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	void (*free)(void *);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	void *(*new_)(size_t);
+	void *(*new_array)(size_t);
+	void *(*new_aligned)(size_t, size_t);
+	void *(*new_array_aligned)(size_t, size_t);
+};
+extern struct real_fns real;
+void real_resolve(void);
+
+/* Per-thread state; only its own thread touches it, except that the writer
+ * reads the ring it points to. */
+struct tstate {
+	int guard;                  /* >0: calls go straight to the real ones */
+	int depth;                  /* nesting of publishing (signal handlers) */
+	int dead;                   /* thread exit handled: record no more */
+	int exits;                  /* key destructor rounds seen */
+	struct spool_ring *ring;
+	struct spool_ev *slots;
+	uint64_t wpos;              /* next slot to reserve (>= ring->head) */
+	uint64_t tail_seen;         /* last tail read: avoids reading it often */
+	uint32_t mask;
+	uint32_t thread;            /* thread index, 0 = not attached */
+	uint64_t prng;
+	uint64_t drop_events, drop_bytes;
+	uint32_t parent;            /* creating thread's index */
+	uintptr_t stack_hi;
+	int capturing;              /* inside stack_capture (signal nesting) */
+	struct tcache *cache;       /* mmap'd: TLS stays small for dlopen */
+};
+
+/* Per-thread stack cache, kept out of TLS. */
+#define DCACHE 1024
+struct tcache {
+	/* last stack interned, outermost frame first, for prefix reuse */
+	uint32_t n;
+	uint64_t ip[MAX_DEPTH];
+	uint32_t node[MAX_DEPTH];
+	/* direct-mapped (parent, ip) -> node */
+	uint64_t dc_ip[DCACHE];
+	uint32_t dc_parent[DCACHE];
+	uint32_t dc_node[DCACHE];
+};
+extern TLS struct tstate tls;
+
+struct config {
+	char trace_path[SPOOL_PATH_MAX];    /* absolute, %p resolved */
+	char spool_dir[SPOOL_PATH_MAX];
+	uint64_t sample_threshold;          /* keep when prng < threshold */
+	uint32_t sample_ppm;
+	int unwind;                         /* enum mst_unwinder */
+	int depth;
+	uint64_t max_overhead;              /* bytes */
+	int drop;
+	int rss_interval_ms;
+	int follow;
+	int debug;
+	int exec_generation;
+	int forked;
+	uint8_t session[16];
+	uint32_t ring_slots;                /* slots of a full-size ring */
+};
+extern struct config cfg;
+
+/* 0 before init and after finishing: hooks only forward. */
+extern volatile int recording;
+extern struct spool_header *spool;
+extern int use_tsc;
+
+static inline uint64_t rdtsc_raw(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+uint64_t clock_slow(void);
+
+/* Time of an event that happens before the next instruction (a FREE):
+ * lfence after rdtsc keeps the read from sliding past the real call. */
+static inline uint64_t now_before(void)
+{
+	if (likely(use_tsc)) {
+		uint64_t t = rdtsc_raw();
+		__asm__ volatile("lfence" ::: "memory");
+		return t;
+	}
+	return clock_slow();
+}
+
+/* Time of an event that happened (an ALLOC): lfence first so the read
+ * cannot run ahead of the real call's work. */
+static inline uint64_t now_after(void)
+{
+	if (likely(use_tsc)) {
+		__asm__ volatile("lfence" ::: "memory");
+		return rdtsc_raw();
+	}
+	return clock_slow();
+}
+
+/* core.c */
+int thread_attach(struct tstate *t);
+void thread_detach(struct tstate *t);
+struct spool_ev *ev_reserve(struct tstate *t, uint32_t nslots);
+void ev_commit(struct tstate *t);
+void ev_blob(struct tstate *t, int type, uint64_t addr, uint64_t size2,
+	     const void *payload, size_t len);
+void record_alloc(struct tstate *t, int func, void *p, size_t size,
+		  size_t align, void *old, void **frame);
+void record_free(struct tstate *t, int func, void *p, uint64_t time,
+		 void *caller);
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint32_t thread_index_of(struct tstate *t);
+
+/* stack.c */
+int stack_init(void);
+uint32_t stack_capture(struct tstate *t, void **frame);
+uint32_t stack_one(struct tstate *t, uintptr_t ip);
+void stack_thread_bounds(struct tstate *t);
+void stack_reset_thread(struct tstate *t);
+
+/* writer.c */
+int writer_start(void);
+int writer_open_trace(int append);
+void writer_finish(int reason, long status);
+void writer_stop_thread(void);
+void writer_kick_modules(void);
+void writer_after_fork_child(void);
+uint64_t ticks_to_ns(const struct spool_header *h, uint64_t ticks);
+int spool_create(void);
+void spool_unmap(void);
+extern int trace_fd;
+
+/* process.c */
+void modules_scan(struct tstate *t);
+void modules_reset(void);
+int recorder_init_child(void);
+void recorder_set_exit_status(int status);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * stack.c - call stacks: DWARF unwinding through libunwind, frame-pointer
+ * walking, and interning of frames into the spool's trie of
+ * (parent, ip) -> node id.
+ *
+ * libunwind is dlopen()ed RTLD_LOCAL on purpose: its shared library exports
+ * _Unwind_RaiseException and friends, which in the global scope (where a
+ * preload would put them) override libgcc's unwinder and break C++
+ * exceptions in the traced program. Debian's libunwind.a is not PIC, so it
+ * cannot be linked into this library with its symbols hidden instead.
+ *
+ * The trie is lock-free: a new node takes the next id from an atomic
+ * counter, is filled, marked ready, and then published in an open-addressing
+ * hash table by compare-and-swap. A node that loses a race stays as an
+ * unused but valid node, so ids remain dense and in creation order (the
+ * writer emits STACK records by id). A per-thread cache of the previous
+ * stack (shared outer frames are not looked up again) and a small
+ * direct-mapped (parent, ip) cache keep the common case off the table.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "recorder.h"
+#include "mstrace.h"
+
+static int (*unw_backtrace_fn)(void **, int);
+static uintptr_t self_lo, self_hi;
+static struct spool_stack *nodes;
+static uint32_t *table;
+static uint64_t table_mask, node_cap;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *data)
+{
+	uintptr_t addr = (uintptr_t)data;
+	int i;
+
+	(void)size;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    addr >= lo && addr < lo + ph->p_memsz) {
+			self_lo = lo;
+			self_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void stack_attach_spool(void);
+void stack_attach_spool(void)
+{
+	nodes = (void *)((char *)spool + spool->stacks_off);
+	table = (void *)((char *)spool + spool->hash_off);
+	table_mask = spool->hash_slots - 1;
+	node_cap = spool->stack_capacity;
+}
+
+int stack_init(void)
+{
+	dl_iterate_phdr(find_self, (void *)(uintptr_t)stack_init);
+	if (cfg.unwind == MST_UNWIND_DWARF) {
+		void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+		int (*policy)(void *, int);
+		void **as;
+
+		if (!h)
+			h = dlopen("libunwind.so", RTLD_NOW | RTLD_LOCAL);
+		if (!h) {
+			log_error("cannot load libunwind: %s; using frame pointers", dlerror());
+			cfg.unwind = MST_UNWIND_FP;
+			return 0;
+		}
+		*(void **)&unw_backtrace_fn = dlsym(h, "unw_backtrace");
+		*(void **)&policy = dlsym(h, "_ULx86_64_set_caching_policy");
+		as = dlsym(h, "_ULx86_64_local_addr_space");
+		if (!unw_backtrace_fn) {
+			log_error("libunwind has no unw_backtrace; using frame pointers");
+			cfg.unwind = MST_UNWIND_FP;
+			return 0;
+		}
+		if (policy && as)
+			policy(*as, 2 /* UNW_CACHE_PER_THREAD */);
+	}
+	return 0;
+}
+
+void stack_thread_bounds(struct tstate *t)
+{
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+
+	/* pthread_getattr_np allocates (and reads /proc for the main thread):
+	 * the caller holds the guard. */
+	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+		if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+			t->stack_hi = (uintptr_t)addr + size;
+		pthread_attr_destroy(&attr);
+	}
+}
+
+static struct tcache *cache_of(struct tstate *t)
+{
+	if (unlikely(!t->cache)) {
+		void *p = mmap(NULL, sizeof(struct tcache), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return NULL;
+		t->cache = p;
+	}
+	return t->cache;
+}
+
+void stack_reset_thread(struct tstate *t)
+{
+	if (t->cache)
+		memset(t->cache, 0, sizeof(*t->cache));
+}
+
+static inline uint64_t hash2(uint32_t parent, uint64_t ip)
+{
+	uint64_t h = (ip ^ ((uint64_t)parent << 40) ^ parent) * 0x9E3779B97F4A7C15ull;
+
+	return h ^ (h >> 29);
+}
+
+/* Node id of (parent, ip), creating it; 0 when the table is full. */
+static uint32_t intern(uint32_t parent, uint64_t ip)
+{
+	uint64_t h = hash2(parent, ip) & table_mask;
+	uint32_t mine = 0, id, probes;
+
+	for (probes = 0; probes <= table_mask; probes++, h = (h + 1) & table_mask) {
+		id = __atomic_load_n(&table[h], __ATOMIC_ACQUIRE);
+		if (!id) {
+			if (!mine) {
+				uint64_t n = __atomic_add_fetch(&spool->stack_count, 1,
+								__ATOMIC_RELAXED);
+
+				if (n >= node_cap) {
+					__atomic_sub_fetch(&spool->stack_count, 1, __ATOMIC_RELAXED);
+					return 0;
+				}
+				mine = (uint32_t)n;
+				nodes[mine].ip = ip;
+				nodes[mine].parent = parent;
+				__atomic_store_n(&nodes[mine].ready, 1, __ATOMIC_RELEASE);
+			}
+			if (__atomic_compare_exchange_n(&table[h], &id, mine, 0,
+							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				return mine;
+		}
+		if (nodes[id].ip == ip && nodes[id].parent == parent)
+			return id;
+	}
+	return 0;
+}
+
+static inline uint32_t intern_cached(struct tcache *c, uint32_t parent, uint64_t ip)
+{
+	uint32_t k = (uint32_t)(hash2(parent, ip) >> 20) & (DCACHE - 1);
+	uint32_t id;
+
+	if (c && c->dc_ip[k] == ip && c->dc_parent[k] == parent && c->dc_node[k])
+		return c->dc_node[k];
+	id = intern(parent, ip);
+	if (c && id) {
+		c->dc_ip[k] = ip;
+		c->dc_parent[k] = parent;
+		c->dc_node[k] = id;
+	}
+	return id;
+}
+
+uint32_t stack_one(struct tstate *t, uintptr_t ip)
+{
+	struct tcache *c = t->capturing ? NULL : cache_of(t);
+
+	return intern_cached(c, 0, ip);
+}
+
+static int walk_fp(struct tstate *t, void **frame, uint64_t *ips, int max)
+{
+	uintptr_t lo = (uintptr_t)__builtin_frame_address(0);
+	uintptr_t hi = t->stack_hi;
+	uintptr_t *fp = (uintptr_t *)frame;
+	int n = 0;
+
+	if (!hi)
+		return 0;
+	while (n < max) {
+		uintptr_t next;
+
+		if (((uintptr_t)fp & 7) || (uintptr_t)fp < lo ||
+		    (uintptr_t)(fp + 2) > hi)
+			break;
+		if (!fp[1])
+			break;
+		if (fp[1] < self_lo || fp[1] >= self_hi)
+			ips[n++] = fp[1];
+		next = fp[0];
+		if (next <= (uintptr_t)fp)
+			break;
+		fp = (uintptr_t *)next;
+	}
+	return n;
+}
+
+/*
+ * Interns the calling program's stack; FRAME is the hook's frame address
+ * (its saved frame pointer and return address start the fp walk).
+ */
+uint32_t stack_capture(struct tstate *t, void **frame)
+{
+	void *buf[MAX_DEPTH + 16];
+	uint64_t ips[MAX_DEPTH];
+	struct tcache *c;
+	int n = 0, i, skip = 0, max = cfg.depth;
+	uint32_t node = 0, start = 0;
+
+	if (max > MAX_DEPTH)
+		max = MAX_DEPTH;
+	if (cfg.unwind == MST_UNWIND_DWARF && !t->capturing && unw_backtrace_fn) {
+		t->guard++;
+		n = unw_backtrace_fn(buf, max + 8);
+		t->guard--;
+		/* our frames: the hook's, and main_wrapper's under main */
+		for (i = 0; i < n && skip < max; i++)
+			if ((uintptr_t)buf[i] < self_lo || (uintptr_t)buf[i] >= self_hi)
+				ips[skip++] = (uintptr_t)buf[i];
+		n = skip;
+	} else {
+		n = walk_fp(t, frame, ips, max);
+	}
+	if (n <= 0)
+		return 0;
+	if (t->capturing) {
+		/* nested in a signal handler: the cache is in use */
+		for (i = n - 1; i >= 0 && (node = intern(node, ips[i])); i--)
+			;
+		return node;
+	}
+	t->capturing = 1;
+	c = cache_of(t);
+	if (c) {
+		/* ips[] is innermost first; the cache outermost first */
+		uint32_t m = c->n < (uint32_t)n ? c->n : (uint32_t)n;
+
+		while (start < m && c->ip[start] == ips[n - 1 - start])
+			start++;
+		node = start ? c->node[start - 1] : 0;
+	}
+	for (i = n - 1 - (int)start; i >= 0; i--) {
+		uint32_t k = (uint32_t)(n - 1 - i);
+
+		node = intern_cached(c, node, ips[i]);
+		if (!node)
+			break;
+		if (c) {
+			c->ip[k] = ips[i];
+			c->node[k] = node;
+		}
+	}
+	if (c)
+		c->n = node ? (uint32_t)n : 0;
+	t->capturing = 0;
+	return node;
+}
