@@ -355,17 +355,19 @@ static void test_limits(void)
 {
 	struct membuf m;
 	uint8_t h[MST__CHUNK_HDR_LEN] = { 'M', 'S', 'C', 'K', 0 };
-	struct rlimit old, lim;
+	struct rlimit old;
 	char d[512];
 	uint64_t n;
 
 	/* Limit the address space so an attempt to allocate a file-given
 	 * size would fail as NOMEM instead of succeeding lazily. */
 	getrlimit(RLIMIT_AS, &old);
-	lim = old;
-	lim.rlim_cur = 1ull << 30;
 #ifndef __SANITIZE_ADDRESS__            /* ASan reserves terabytes of shadow */
-	setrlimit(RLIMIT_AS, &lim);
+	{
+		struct rlimit lim = old;
+		lim.rlim_cur = 1ull << 30;
+		setrlimit(RLIMIT_AS, &lim);
+	}
 #endif
 
 	start_trace(&m, 1, 0);
