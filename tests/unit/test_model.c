@@ -1,0 +1,282 @@
+/*
+ * test_model.c - the analysis model against a brute-force reference on
+ * seeded random streams (peak attribution through the peak-epoch trick,
+ * leaks, temporaries, cross-thread frees, realloc accounting), the live-set
+ * hash table under churn, and the timeline's merging of buckets.
+ */
+#include "mstrace.h"
+#include "model_table.h"
+#include "tap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 88172645463325252ull;
+
+static uint64_t rnd(uint64_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return n ? rng % n : 0;
+}
+
+/* ---- reference ---- */
+#define NSITES 6
+#define NTHREADS 3
+#define MAXLIVE 400
+
+struct ref_block { uint64_t addr, size, site, thread; };
+
+struct ref {
+	struct ref_block live[MAXLIVE];
+	int nlive;
+	uint64_t site_live[NSITES + 1], site_at_peak[NSITES + 1], site_leak[NSITES + 1];
+	uint64_t site_temp[NSITES + 1], site_max[NSITES + 1];
+	uint64_t live_bytes, peak, peak_time, allocs, frees, bytes, temporary;
+	uint64_t last_alloc[NTHREADS + 1];
+	uint64_t cross[NTHREADS + 1], thread_peak[NTHREADS + 1], thread_live[NTHREADS + 1];
+};
+
+static void feed(struct mst_model *m, const struct mst_record *rec)
+{
+	mst_model_add(m, NULL, rec);
+}
+
+static void ref_alloc(struct ref *rf, struct mst_model *m, uint64_t t, uint64_t th,
+		      uint64_t addr, uint64_t size, uint64_t site)
+{
+	struct mst_record rec = { .type = MST_REC_ALLOC };
+	struct ref_block *b = &rf->live[rf->nlive++];
+	b->addr = addr;
+	b->size = size;
+	b->site = site;
+	b->thread = th;
+	rf->site_live[site] += size;
+	if (rf->site_live[site] > rf->site_max[site])
+		rf->site_max[site] = rf->site_live[site];
+	rf->thread_live[th] += size;
+	if (rf->thread_live[th] > rf->thread_peak[th])
+		rf->thread_peak[th] = rf->thread_live[th];
+	rf->live_bytes += size;
+	rf->allocs++;
+	rf->bytes += size;
+	rf->last_alloc[th] = addr;
+	if (rf->live_bytes > rf->peak) {
+		rf->peak = rf->live_bytes;
+		rf->peak_time = t;
+		memcpy(rf->site_at_peak, rf->site_live, sizeof(rf->site_live));
+	}
+	rec.u.alloc.time = t;
+	rec.u.alloc.thread = th;
+	rec.u.alloc.func = MST_ALLOC_MALLOC;
+	rec.u.alloc.addr = addr;
+	rec.u.alloc.size = size;
+	rec.u.alloc.stack = site;
+	feed(m, &rec);
+}
+
+static void ref_free(struct ref *rf, struct mst_model *m, uint64_t t, uint64_t th, int i)
+{
+	struct mst_record rec = { .type = MST_REC_FREE };
+	struct ref_block b = rf->live[i];
+	rf->live[i] = rf->live[--rf->nlive];
+	rf->site_live[b.site] -= b.size;
+	rf->thread_live[b.thread] -= b.size;
+	rf->live_bytes -= b.size;
+	rf->frees++;
+	if (b.thread == th && rf->last_alloc[th] == b.addr) {
+		rf->temporary++;
+		rf->site_temp[b.site]++;
+	}
+	if (rf->last_alloc[th] == b.addr)
+		rf->last_alloc[th] = 0;
+	if (rf->last_alloc[b.thread] == b.addr)
+		rf->last_alloc[b.thread] = 0;
+	if (b.thread != th)
+		rf->cross[th]++;
+	rec.u.free.time = t;
+	rec.u.free.thread = th;
+	rec.u.free.func = MST_FREE_FREE;
+	rec.u.free.addr = b.addr;
+	feed(m, &rec);
+}
+
+static void random_stream(int seed)
+{
+	struct mst_model *m;
+	struct mst_model_options o = { .timeline_buckets = 8, .thread_series = 2 };
+	struct mst_record hdr = { .type = MST_REC_HEADER };
+	struct ref *rf = calloc(1, sizeof(*rf));
+	const struct mst_summary *s;
+	const struct mst_site *sites;
+	const struct mst_thread_stats *th;
+	struct mst_timeline tl;
+	size_t ns, nt, i;
+	uint64_t t = 0, next_addr = 0x1000, hmax = 0, tl_allocs = 0;
+	int ok_sites = 1, ok_threads = 1, n;
+
+	rng = 88172645463325252ull + (uint64_t)seed * 7919;
+	mst_model_new(&m, &o);
+	hdr.u.header.ticks_per_second = 1000000000;
+	hdr.u.header.sample_rate_ppm = 1000000;
+	feed(m, &hdr);
+	for (n = 0; n < 5000; n++) {
+		uint64_t thr = 1 + rnd(NTHREADS);
+		t += rnd(2000);
+		if (rf->nlive < MAXLIVE && (rf->nlive == 0 || rnd(100) < 55)) {
+			/* reuse freed addresses now and then, like an allocator */
+			uint64_t addr = next_addr += 16 * (1 + rnd(8));
+			ref_alloc(rf, m, t, thr, addr, 1 + rnd(5000), 1 + rnd(NSITES));
+		} else {
+			ref_free(rf, m, t, thr, (int)rnd((uint64_t)rf->nlive));
+		}
+	}
+	mst_model_finish(m, NULL, MST_END);
+	s = mst_model_summary(m);
+	CHECK(s->allocations == rf->allocs && s->frees == rf->frees &&
+	      s->bytes_allocated == rf->bytes, "seed %d: totals", seed);
+	CHECK(s->peak_bytes == rf->peak && s->peak_time == rf->peak_time,
+	      "seed %d: peak %llu at %llu", seed, (unsigned long long)s->peak_bytes,
+	      (unsigned long long)s->peak_time);
+	CHECK(s->end_bytes == rf->live_bytes && s->end_allocations == (uint64_t)rf->nlive,
+	      "seed %d: leaks", seed);
+	CHECK(s->temporary == rf->temporary, "seed %d: temporary %llu == %llu", seed,
+	      (unsigned long long)s->temporary, (unsigned long long)rf->temporary);
+	ns = mst_model_sites(m, &sites);
+	for (i = 0; i < ns; i++) {
+		uint64_t k = sites[i].stack;
+		if (sites[i].peak_bytes != rf->site_at_peak[k] ||
+		    sites[i].leaked_bytes != rf->site_live[k] ||
+		    sites[i].max_live_bytes != rf->site_max[k] ||
+		    sites[i].temporary != rf->site_temp[k])
+			ok_sites = 0;
+	}
+	CHECK(ns == NSITES && ok_sites, "seed %d: per-site peak, leak, max live, temporary", seed);
+	nt = mst_model_threads(m, &th);
+	for (i = 0; i < nt; i++)
+		if (th[i].cross_frees != rf->cross[th[i].thread] ||
+		    th[i].peak_bytes != rf->thread_peak[th[i].thread] ||
+		    th[i].live_bytes != rf->thread_live[th[i].thread])
+			ok_threads = 0;
+	CHECK(nt == NTHREADS && ok_threads, "seed %d: per-thread cross frees, peaks, live", seed);
+
+	mst_model_timeline(m, &tl);
+	for (i = 0; i < tl.count; i++) {
+		if (tl.buckets[i].heap_max > hmax)
+			hmax = tl.buckets[i].heap_max;
+		tl_allocs += tl.buckets[i].allocations;
+	}
+	CHECK(tl.count <= 8 && tl.count >= 4, "seed %d: timeline keeps at most 8 buckets (%zu)",
+	      seed, tl.count);
+	CHECK(hmax == rf->peak, "seed %d: merging buckets keeps the peak", seed);
+	CHECK(tl_allocs == rf->allocs, "seed %d: bucket allocations add up", seed);
+	CHECK(tl.count && tl.buckets[tl.count - 1].heap_last == rf->live_bytes,
+	      "seed %d: last bucket ends at the final live heap", seed);
+	CHECK(tl.width * 8 > t && tl.width * 4 <= t + tl.width,
+	      "seed %d: bucket width %llu covers the trace (%llu)", seed,
+	      (unsigned long long)tl.width, (unsigned long long)t);
+	CHECK(tl.nthreads == 2 && tl.other != NULL &&
+	      tl.series[0][tl.count - 1] + tl.series[1][tl.count - 1] + tl.other[tl.count - 1] ==
+	      rf->live_bytes, "seed %d: per-thread series add up to the live heap", seed);
+	mst_model_free(m);
+	free(rf);
+}
+
+static void live_table_churn(void)
+{
+	struct mt_live l;
+	uint64_t *addrs = malloc(100000 * sizeof(*addrs));
+	size_t n = 0, i, bad = 0;
+	mt_live_init(&l);
+	rng = 42;
+	for (i = 0; i < 1000000; i++) {
+		if (n < 100000 && (n == 0 || rnd(2))) {
+			uint64_t a = (rnd(1u << 30) + 1) << 4;
+			struct mt_block *b;
+			if (mt_live_find(&l, a))
+				continue;
+			b = mt_live_insert(&l, a);
+			b->size = a >> 4;
+			addrs[n++] = a;
+		} else {
+			size_t k = (size_t)rnd(n);
+			struct mt_block *b = mt_live_find(&l, addrs[k]);
+			if (!b || b->size != addrs[k] >> 4)
+				bad++;
+			else
+				mt_live_remove(&l, b);
+			addrs[k] = addrs[--n];
+		}
+	}
+	CHECK(bad == 0, "live set finds every live block after a million inserts/removes");
+	CHECK(l.len == n, "live set length %zu == %zu", l.len, n);
+	for (i = 0; i < n; i++)
+		if (!mt_live_find(&l, addrs[i]))
+			bad++;
+	CHECK(bad == 0, "every remaining block is still found");
+	mt_live_release(&l);
+	free(addrs);
+}
+
+static void map_basics(void)
+{
+	struct mt_map m;
+	uint32_t i, bad = 0;
+	mt_map_init(&m);
+	CHECK(mt_map_get(&m, 0) == UINT32_MAX, "empty map has no key 0");
+	for (i = 0; i < 50000; i++)
+		mt_map_put(&m, (uint64_t)i * 977, i);
+	for (i = 0; i < 50000; i++)
+		if (mt_map_get(&m, (uint64_t)i * 977) != i)
+			bad++;
+	CHECK(bad == 0 && mt_map_get(&m, 1) == UINT32_MAX, "map keeps 50000 keys, key 0 included");
+	mt_map_release(&m);
+}
+
+/* A realloc that moves is one call, not a free; realloc(p, 0) is a free. */
+static void realloc_rules(void)
+{
+	struct mst_model *m;
+	struct mst_record r = { .type = MST_REC_HEADER };
+	const struct mst_summary *s;
+	mst_model_new(&m, NULL);
+	r.u.header.ticks_per_second = 1000000000;
+	r.u.header.sample_rate_ppm = 1000000;
+	feed(m, &r);
+	r.type = MST_REC_ALLOC;
+	r.u.alloc = (struct mst_alloc){ 1, 1, MST_ALLOC_MALLOC, 0x100, 10, 1, 0, 0 };
+	feed(m, &r);
+	r.type = MST_REC_FREE;
+	r.u.free = (struct mst_free){ 2, 1, MST_FREE_REALLOC, 0x100, 0 };
+	feed(m, &r);
+	r.type = MST_REC_ALLOC;
+	r.u.alloc = (struct mst_alloc){ 3, 1, MST_ALLOC_REALLOC, 0x200, 20, 1, 0, 0x100 };
+	feed(m, &r);
+	r.type = MST_REC_FREE;
+	r.u.free = (struct mst_free){ 4, 1, MST_FREE_REALLOC, 0x200, 0 };
+	feed(m, &r);
+	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
+	s = mst_model_summary(m);
+	CHECK(s->allocations == 2 && s->reallocs == 1, "realloc counted once as an allocation");
+	CHECK(s->frees == 1 && s->free_by_func[MST_FREE_REALLOC] == 1,
+	      "only realloc(p, 0) counts as a free");
+	CHECK(s->end_bytes == 0 && s->peak_bytes == 20, "moved block replaced the old one");
+	{
+		struct mst_integrity in;
+		mst_model_integrity(m, &in);
+		CHECK(in.truncated && !in.complete, "reader status truncated is reported");
+	}
+	mst_model_free(m);
+}
+
+int main(void)
+{
+	int seed;
+	for (seed = 1; seed <= 6; seed++)
+		random_stream(seed);
+	live_table_churn();
+	map_basics();
+	realloc_rules();
+	return tap_done();
+}
