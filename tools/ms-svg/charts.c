@@ -700,8 +700,10 @@ static void life_labels(cairo_t *cr, const struct plot *p)
 	size_t i;
 	text_font(cr, FONT_TICK, 0);
 	minw = text_width(cr, "100 \xc2\xb5s") + 8;
-	if (p->x0 < 0)
+	if (p->x0 < 0) {
 		x_tick(cr, p, px(p, -0.5), "0");
+		last = px(p, -0.5);
+	}
 	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
 		double x = log2(marks[i]);
 		if (x < p->x0 || x > p->x1)

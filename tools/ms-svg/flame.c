@@ -209,8 +209,10 @@ void draw_flame(cairo_t *cr, const struct rect *r, const struct flame *f,
 		const char *what)
 {
 	struct flame_draw fd;
-	char heading[256], root[160], b[32];
+	char heading[256], root[640], b[32];
 	double avail;
+	uint32_t top = 0;
+	unsigned skipped = 0, depth;
 
 	msc_format_bytes(f->n ? f->nodes[0].value : 0, b);
 	snprintf(heading, sizeof(heading), "where memory was allocated: %s", what);
@@ -219,28 +221,50 @@ void draw_flame(cairo_t *cr, const struct rect *r, const struct flame *f,
 		draw_message(cr, r, "no allocations recorded");
 		return;
 	}
-	snprintf(root, sizeof(root), "all: %s %s", b, what);
 	fd.cr = cr;
 	fd.f = f;
 	fd.y0 = r->y + 30;
 	avail = r->h - 30 - 10;
-	fd.rows = f->max_depth + 1;
+	/* Rows stay readable (at least 13 px, with names); what does not fit
+	 * is first the chain of frames every stack shares (_start, main, the
+	 * interpreter's entry), folded into the root box, then the deepest
+	 * levels, which are also the thinnest. */
+	fd.rows = (unsigned)(avail / 13);
+	if (fd.rows < 2)
+		fd.rows = 2;
+	while (f->max_depth + 1 - skipped > fd.rows) {
+		uint32_t c = f->nodes[top].child;
+		if (!c || f->nodes[c].sibling || f->nodes[c].value != f->nodes[top].value)
+			break;
+		top = c;
+		skipped++;
+	}
+	depth = f->max_depth + 1 - skipped;
+	if (depth < fd.rows)
+		fd.rows = depth;
 	fd.rowh = avail / fd.rows;
 	if (fd.rowh > 18)
 		fd.rowh = 18;
-	/* Deep stacks: keep rows readable and cut the deepest levels. */
-	if (fd.rowh < 6) {
-		fd.rowh = 6;
-		fd.rows = (unsigned)(avail / fd.rowh);
+	fd.text = 1;
+	if (skipped == 0) {
+		snprintf(root, sizeof(root), "all: %s %s", b, what);
+	} else {
+		/* Outermost and innermost shared frames are enough context. */
+		uint32_t first = f->nodes[0].child;
+		if (skipped == 1)
+			snprintf(root, sizeof(root), "all: %s %s, in %s", b, what,
+				 f->nodes[top].name);
+		else
+			snprintf(root, sizeof(root), "all: %s %s, in %s \xe2\x80\xba \xe2\x80\xa6 \xe2\x80\xba %s (%u shared frames)",
+				 b, what, f->nodes[first].name, f->nodes[top].name, skipped);
 	}
-	fd.text = fd.rowh >= 11;
-	text_font(cr, fd.rowh >= 16 ? 11 : 9, 0);
-	draw_node(&fd, 0, root, r->x + 10, r->w - 20, 0);
-	if (fd.rows < f->max_depth + 1) {
+	text_font(cr, fd.rowh >= 16 ? 11 : 9.5, 0);
+	draw_node(&fd, top, root, r->x + 10, r->w - 20, 0);
+	if (fd.rows < depth) {
 		cairo_set_source_rgb(cr, 0.4, 0.4, 0.4);
 		text_font(cr, 11, 0);
 		snprintf(heading, sizeof(heading), "%u deeper levels not shown",
-			 f->max_depth + 1 - fd.rows);
+			 depth - fd.rows);
 		text_at(cr, r->x + r->w - 10, r->y + 18, 1, heading);
 	}
 }

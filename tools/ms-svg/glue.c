@@ -250,11 +250,16 @@ static void build_text(struct svg_doc *d, const struct mst_reader *r,
 		 dur, sizeof(dur));
 	msc_format_bytes(sum->peak_bytes, peak);
 	msc_format_bytes(sum->bytes_allocated, alloc);
+	/* Scripts passed with -c hold newlines and tabs: one line of text. */
+	for (i = 0; cmd[i]; i++)
+		if ((unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f)
+			cmd[i] = ' ';
+	/* The figures first: a long command line is what gets clipped. */
 	snprintf(d->subtitle, sizeof(d->subtitle),
-		 "%s%s" "pid %" PRIu64 "%s%s \xc2\xb7 %s \xc2\xb7 %" PRIu64 " allocations (%s) \xc2\xb7 peak %s",
-		 cmd, *cmd ? " \xc2\xb7 " : "", h ? h->pid : 0,
+		 "%s \xc2\xb7 %" PRIu64 " allocations (%s) \xc2\xb7 peak %s \xc2\xb7 pid %" PRIu64 "%s%s%s%s",
+		 dur, sum->allocations, alloc, peak, h ? h->pid : 0,
 		 h && h->hostname && *h->hostname ? " on " : "",
-		 h && h->hostname ? h->hostname : "", dur, sum->allocations, alloc, peak);
+		 h && h->hostname ? h->hostname : "", *cmd ? " \xc2\xb7 " : "", cmd);
 	d->page.title = d->title;
 	d->page.subtitle = d->subtitle;
 	if (sum->estimated) {
