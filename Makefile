@@ -100,7 +100,7 @@ BENCH_BINS := $(BENCH_SRC:bench/%.c=$(O)/bench/%)
 
 ALL_LIBS = $(LIB_LIBS) $(CJSON_LIBS) $(CAIRO_LIBS) -lpthread -ldl
 
-.PHONY: all test check demo bench install uninstall clean deps test-bins
+.PHONY: all test check demo bench install uninstall clean deps test-bins fuzz
 all: $(LIB_A) $(TOOL_BINS) $(if $(PRELOAD_SRC),$(PRELOAD_SO))
 
 test-bins: all $(UNIT_BINS) $(PROG_BINS) $(FUZZ_BINS) $(TTOOL_BINS)
@@ -166,6 +166,22 @@ $(O)/tests/programs/%: tests/programs/%.cc
 $(O)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O2 -pthread -o $@ $< $(LIB_A) $(ALL_LIBS) $(LDFLAGS)
+
+# make fuzz: libFuzzer builds (clang) of tests/fuzz/fuzz_*.c, each run for
+# FUZZ_TIME seconds from its committed corpus; new inputs go to
+# $(O)/fuzz/NAME.corpus, crashing ones to $(O)/fuzz/NAME-crash-*.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	     -Ilibtrace -Itools/common $(ZSTD_CFLAGS) $(DW_CFLAGS)
+fuzz:
+	@mkdir -p $(O)/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  $(FUZZ_CC) $(FUZZ_FLAGS) -o $(O)/fuzz/$$n $$f $(LIB_SRC) $(LIB_LIBS) -lpthread || exit 1; \
+	  mkdir -p $(O)/fuzz/$$n.corpus; \
+	  $(O)/fuzz/$$n -max_total_time=$(FUZZ_TIME) -artifact_prefix=$(O)/fuzz/$$n- \
+	    $(O)/fuzz/$$n.corpus tests/fuzz/corpus/$${n#fuzz_} || exit 1; \
+	done
 
 deps:
 	@scripts/install-deps.sh

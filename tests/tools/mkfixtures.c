@@ -5,7 +5,9 @@
  * editing the bytes afterwards or by building chunks by hand with the
  * format's constants, so the fixtures stay byte-for-byte reproducible.
  *
- *     mkfixtures DIR
+ *     mkfixtures DIR             the fixtures
+ *     mkfixtures --corpus DIR    the fixtures plus random traces, the
+ *                                seeds of tests/fuzz/corpus/reader/
  */
 #include "mstrace.h"
 #include "codec.h"
@@ -212,16 +214,39 @@ static void hand_chunk(struct membuf *m, uint8_t enc, const uint8_t *payload,
 	membuf_sink(m, payload, stored);
 }
 
+/* Random traces of every record type, stored and zstd, small and wide
+ * values, for the fuzzer to start from. */
+static void write_corpus(void)
+{
+	static const size_t chunks[] = { 48, 200, 1024 };
+	for (int i = 0; i < 6; i++) {
+		struct membuf m = { 0 };
+		char name[64];
+		if (write_random_trace(&m, 100 + i, 150, chunks[i % 3], i & 1 ? -1 : 0,
+				       i >= 3, i != 5)) {
+			failed = 1;
+			return;
+		}
+		snprintf(name, sizeof(name), "random-%d.memscope", i);
+		save(name, m.p, m.len);
+		membuf_free(&m);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct membuf m = { 0 }, t = { 0 };
 	struct mst_writer *w;
 
-	if (argc != 2) {
-		fputs("usage: mkfixtures DIR\n", stderr);
+	if (argc == 3 && strcmp(argv[1], "--corpus") == 0) {
+		outdir = argv[2];
+		write_corpus();
+	} else if (argc == 2) {
+		outdir = argv[1];
+	} else {
+		fputs("usage: mkfixtures [--corpus] DIR\n", stderr);
 		return 2;
 	}
-	outdir = argv[1];
 
 	w = open_mem(&m, 0);
 	write_header(w);
