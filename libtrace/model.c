@@ -63,6 +63,8 @@ struct mst_model {
 	size_t nsites, sites_cap, sitex_cap;
 
 	struct mt_map thread_map;     /* thread index -> threads[] */
+	uint64_t last_thread_idx;     /* one-entry cache of thread_get */
+	uint32_t last_thread;
 	struct mst_thread_stats *threads;
 	struct thread_x *threadx;
 	size_t nthreads, threads_cap, threadx_cap;
@@ -85,6 +87,7 @@ struct mst_model {
 	/* timeline */
 	struct mst_bucket *buckets;
 	size_t nb, cur;               /* bucket count, current bucket */
+	uint64_t cur_end;             /* first time after the current bucket */
 	uint64_t width;
 	int started;
 	uint64_t **series;            /* opts.thread_series rows + other */
@@ -157,6 +160,7 @@ int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
 	m->scale = 1.0;
 	m->sum.sample_rate = 1.0;
 	m->width = 1;
+	m->last_thread = NO_INDEX;
 	mt_live_init(&m->live);
 	mt_map_init(&m->site_map);
 	mt_map_init(&m->thread_map);
@@ -299,9 +303,16 @@ static uint32_t site_get(struct mst_model *m, const struct mst_reader *r,
 
 static uint32_t thread_get(struct mst_model *m, uint64_t idx)
 {
-	uint32_t i = mt_map_get(&m->thread_map, idx);
-	if (i != NO_INDEX)
+	uint32_t i;
+	/* Consecutive events mostly come from the same thread. */
+	if (m->last_thread_idx == idx && m->last_thread != NO_INDEX)
+		return m->last_thread;
+	i = mt_map_get(&m->thread_map, idx);
+	if (i != NO_INDEX) {
+		m->last_thread_idx = idx;
+		m->last_thread = i;
 		return i;
+	}
 	if (grow(&m->threads, &m->threads_cap, m->nthreads + 1, sizeof(*m->threads)) < 0 ||
 	    grow(&m->threadx, &m->threadx_cap, m->nthreads + 1, sizeof(*m->threadx)) < 0)
 		return NO_INDEX;
@@ -404,6 +415,11 @@ static void timeline_merge(struct mst_model *m)
 static struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
 {
 	uint64_t b;
+	/* The common case: still inside the current bucket (no division). */
+	if (m->started && t >= m->sum.duration && t < m->cur_end) {
+		m->sum.duration = t;
+		return &m->buckets[m->cur];
+	}
 	if (!m->started) {
 		m->started = 1;
 		m->cur = 0;
@@ -424,6 +440,7 @@ static struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
 		nb->heap_min = nb->heap_max = nb->heap_last = m->live_bytes;
 		series_set(m, m->cur);
 	}
+	m->cur_end = (m->cur + 1) * m->width;
 	return &m->buckets[m->cur];
 }
 
