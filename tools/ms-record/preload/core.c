@@ -189,9 +189,10 @@ int thread_attach(struct tstate *t)
 		t->prng = (0x9E3779B97F4A7C15ull * (t->thread + 1)) ^ rdtsc_raw() ^ 1;
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, t);
-	if (cfg.unwind == MST_UNWIND_FP)
-		stack_thread_bounds(t);
+	if (cfg.unwind != MST_UNWIND_NONE)
+		stack_thread_bounds(t);    /* fp walks, also in signal handlers */
 	t->guard--;
+	stack_warm(t);
 
 	t->depth++;
 	ev = ev_reserve(t, 1);

@@ -126,6 +126,62 @@ static void resolve_cxx(void)
 	t->guard--;
 }
 
+/*
+ * Blocks the dynamic loader allocates while the recorder holds the guard
+ * (the dynamic TLS of libunwind, touched on a thread's first unwind) are
+ * the recorder's, but the loader frees them at thread exit outside the
+ * guard. They are remembered here so those frees are not recorded either.
+ */
+#define OWNED_SLOTS 8192
+static uintptr_t owned[OWNED_SLOTS];
+static int owned_count;
+uintptr_t ldso_lo, ldso_hi;
+
+static inline int from_ldso(const void *ra)
+{
+	return (uintptr_t)ra - ldso_lo < ldso_hi - ldso_lo;
+}
+
+static void owned_add(void *p)
+{
+	uint32_t h = (uint32_t)(((uintptr_t)p >> 4) * 2654435761u) % OWNED_SLOTS, i;
+
+	for (i = 0; i < OWNED_SLOTS; i++, h = (h + 1) % OWNED_SLOTS) {
+		uintptr_t cur = owned[h];
+
+		if ((cur == 0 || cur == 1) &&
+		    __sync_bool_compare_and_swap(&owned[h], cur, (uintptr_t)p)) {
+			__atomic_add_fetch(&owned_count, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+}
+
+static int owned_remove(void *p)
+{
+	uint32_t h = (uint32_t)(((uintptr_t)p >> 4) * 2654435761u) % OWNED_SLOTS, i;
+
+	if (!__atomic_load_n(&owned_count, __ATOMIC_RELAXED))
+		return 0;
+	for (i = 0; i < OWNED_SLOTS; i++, h = (h + 1) % OWNED_SLOTS) {
+		uintptr_t cur = owned[h];
+
+		if (cur == 0)
+			return 0;
+		if (cur == (uintptr_t)p &&
+		    __sync_bool_compare_and_swap(&owned[h], cur, 1)) {
+			__atomic_sub_fetch(&owned_count, 1, __ATOMIC_RELAXED);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+#define NOTE_OWNED(t, p) do { \
+	if (unlikely((t)->guard) && (p) && from_ldso(__builtin_return_address(0))) \
+		owned_add(p); \
+} while (0)
+
 #define READY() (likely(real.free != NULL) || (real_resolve(), real.free != NULL))
 #define ACTIVE(t) (likely(recording) && likely(!(t)->guard) && likely(!(t)->dead))
 
@@ -142,6 +198,8 @@ EXPORT void *malloc(size_t n)
 	p = real.malloc(n);
 	if (ACTIVE(t) && p)
 		record_alloc(t, MST_ALLOC_MALLOC, p, n, 0, NULL, __builtin_frame_address(0));
+	else
+		NOTE_OWNED(t, p);
 	return p;
 }
 
@@ -163,6 +221,8 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 	if (ACTIVE(t) && p)
 		record_alloc(t, MST_ALLOC_CALLOC, p, nmemb * size, 0, NULL,
 			     __builtin_frame_address(0));
+	else
+		NOTE_OWNED(t, p);
 	return p;
 }
 
@@ -174,6 +234,10 @@ EXPORT void free(void *p)
 		return;
 	if (!READY())
 		return;
+	if (unlikely(from_ldso(__builtin_return_address(0))) && owned_remove(p)) {
+		real.free(p);
+		return;
+	}
 	if (ACTIVE(t))
 		record_free(t, MST_FREE_FREE, p, now_before(), __builtin_return_address(0));
 	real.free(p);

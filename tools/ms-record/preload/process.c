@@ -222,7 +222,9 @@ static void parse_config(void)
 		else if (strcmp(s, "dwarf"))
 			log_error("ignoring MEMSCOPE_UNWIND='%s': not dwarf, fp or none", s);
 	}
-	cfg.depth = env_int("MEMSCOPE_STACK_DEPTH", 64, 1, MAX_DEPTH);
+	cfg.depth = env_int("MEMSCOPE_STACK_DEPTH", 64, 1, 1 << 20);
+	if (cfg.depth > MAX_DEPTH)
+		cfg.depth = MAX_DEPTH;   /* deeper frames are cut */
 	mb = env_int("MEMSCOPE_MAX_OVERHEAD", 64, 1, 1 << 20);
 	cfg.max_overhead = (uint64_t)mb << 20;
 	{

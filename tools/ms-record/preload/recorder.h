@@ -57,6 +57,7 @@ struct tstate {
 	uint32_t parent;            /* creating thread's index */
 	uintptr_t stack_hi;
 	int capturing;              /* inside stack_capture (signal nesting) */
+	int unw_warm;               /* libunwind used once on this thread */
 	struct tcache *cache;       /* mmap'd: TLS stays small for dlopen */
 };
 
@@ -150,6 +151,7 @@ int stack_init(void);
 uint32_t stack_capture(struct tstate *t, void **frame);
 uint32_t stack_one(struct tstate *t, uintptr_t ip);
 void stack_thread_bounds(struct tstate *t);
+void stack_warm(struct tstate *t);
 void stack_reset_thread(struct tstate *t);
 
 /* writer.c */

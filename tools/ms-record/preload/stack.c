@@ -32,6 +32,29 @@ static struct spool_stack *nodes;
 static uint32_t *table;
 static uint64_t table_mask, node_cap;
 
+extern uintptr_t ldso_lo, ldso_hi;
+
+static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+{
+	const char *base = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+	int i;
+
+	(void)size;
+	(void)data;
+	if (!base || strncmp(base, "/ld-linux", 9))
+		return 0;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+			ldso_lo = info->dlpi_addr + ph->p_vaddr;
+			ldso_hi = ldso_lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 {
 	uintptr_t addr = (uintptr_t)data;
@@ -64,6 +87,7 @@ void stack_attach_spool(void)
 int stack_init(void)
 {
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)stack_init);
+	dl_iterate_phdr(find_ldso, NULL);
 	if (cfg.unwind == MST_UNWIND_DWARF) {
 		void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 		int (*policy)(void *, int);
@@ -103,6 +127,22 @@ void stack_thread_bounds(struct tstate *t)
 			t->stack_hi = (uintptr_t)addr + size;
 		pthread_attr_destroy(&attr);
 	}
+}
+
+/* A thread's first unwind, under the guard, at attach: before the
+ * program's own code runs on the thread. */
+void stack_warm(struct tstate *t)
+{
+	void *buf[4];
+
+	if (cfg.unwind != MST_UNWIND_DWARF || !unw_backtrace_fn || t->unw_warm)
+		return;
+	t->guard++;
+	t->capturing = 1;
+	unw_backtrace_fn(buf, 4);
+	t->capturing = 0;
+	t->guard--;
+	t->unw_warm = 1;
 }
 
 static struct tcache *cache_of(struct tstate *t)
@@ -228,9 +268,14 @@ uint32_t stack_capture(struct tstate *t, void **frame)
 	if (max > MAX_DEPTH)
 		max = MAX_DEPTH;
 	if (cfg.unwind == MST_UNWIND_DWARF && !t->capturing && unw_backtrace_fn) {
-		t->guard++;
+		/* The first unwind of a thread allocates (libunwind's dynamic
+		 * TLS): under the guard. Later ones do not, and stay open to
+		 * signal handlers that allocate (they walk frame pointers). */
+		if (unlikely(!t->unw_warm))
+			stack_warm(t);
+		t->capturing = 1;
 		n = unw_backtrace_fn(buf, max + 8);
-		t->guard--;
+		t->capturing = 0;
 		/* our frames: the hook's, and main_wrapper's under main */
 		for (i = 0; i < n && skip < max; i++)
 			if ((uintptr_t)buf[i] < self_lo || (uintptr_t)buf[i] >= self_hi)

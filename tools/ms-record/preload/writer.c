@@ -741,6 +741,7 @@ int writer_start(void)
 	pthread_attr_t a;
 	extern int (*real_pthread_create)(pthread_t *, const pthread_attr_t *,
 					  void *(*)(void *), void *);
+	sigset_t all, old;
 	int rc;
 
 	tls.guard++;    /* the thread's TLS and stack are the recorder's */
@@ -753,7 +754,12 @@ int writer_start(void)
 	writer_running = 1;
 	pthread_attr_init(&a);
 	pthread_attr_setstacksize(&a, 1u << 20);
+	/* the writer starts with every signal blocked: a program's handler
+	 * must never run on it, not even before writer_main's first line */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = real_pthread_create(&writer_tid, &a, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&a);
 	tls.guard--;
 	if (rc) {
