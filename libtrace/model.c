@@ -575,7 +575,7 @@ static int add_alloc(struct mst_model *m, const struct mst_reader *r,
 		m->sum.alloc_by_func[a->func].calls++;
 		m->sum.alloc_by_func[a->func].bytes += a->size;
 	}
-	if (mst_alloc_func_is_realloc(a->func)) {
+	if (a->func == MST_ALLOC_REALLOC || a->func == MST_ALLOC_REALLOCARRAY) {
 		m->sum.reallocs++;
 		if (a->old_addr && a->old_addr != a->addr &&
 		    tx->pending_realloc == a->old_addr) {

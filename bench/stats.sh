@@ -1,0 +1,107 @@
+#!/bin/sh
+# bench/stats.sh - ms-stats' throughput and memory, side by side with
+# heaptrack_print, on recordings of the same run of tests/programs/churn
+# (malloc/free pairs), then memory as the trace grows tenfold.
+#   1. record churn PAIRS with ms-record (--unwind fp) and with heaptrack;
+#   2. analyse each REPS times, interleaved; report the median CPU time
+#      (user+sys: the machine is shared, CPU time is steadier than wall
+#      time), events per second (ALLOC+FREE records; heaptrack: 2 x its
+#      "calls to allocation functions") and the largest maximum RSS;
+#   3. record churn 10 x PAIRS and compare ms-stats' maximum RSS: it must
+#      stay flat (memory grows with live blocks and stacks, not events).
+# Without ms-record, synthetic traces from tests/tools/mkgolden are used.
+# Environment: REPS (default 3), PAIRS (default 1000000).
+set -u
+O=${1:-build}
+REPS=${REPS:-3}
+PAIRS=${PAIRS:-1000000}
+B=$(cd "$O" && pwd)
+STATS=$B/bin/ms-stats
+REC=$B/bin/ms-record
+CHURN=$B/tests/programs/churn
+GEN=$B/tests/tools/mkgolden
+[ -x "$STATS" ] || { echo "stats.sh: '$STATS' is missing: run make" >&2; exit 1; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/ms-stats-bench.XXXXXX") || exit 1
+trap 'rm -rf "$W"' EXIT INT TERM
+cd "$W" || exit 1
+
+HAVE_REC=0
+[ -x "$REC" ] && [ -x "$CHURN" ] && HAVE_REC=1
+HAVE_HT=0
+command -v heaptrack >/dev/null 2>&1 && command -v heaptrack_print >/dev/null 2>&1 && HAVE_HT=1
+
+# measure OUTFILE CMD... -> "cpu_seconds max_rss_kb" appended to OUTFILE
+measure() {
+	f=$1
+	shift
+	/usr/bin/time -f '%U %S %M' -o "$W/time.tmp" "$@" >/dev/null 2>"$W/err.tmp" ||
+		{ echo "stats.sh: '$*' failed:" >&2; cat "$W/err.tmp" >&2; return 1; }
+	awk '{ printf "%.3f %d\n", $1 + $2, $3 }' "$W/time.tmp" >> "$f"
+}
+
+median() { # file -> median of column 1
+	sort -n "$1" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+maxrss() { # file -> largest column 2
+	sort -n -k2 "$1" | tail -1 | awk '{ print $2 }'
+}
+
+events_of() { # trace -> ALLOC + FREE records
+	"$STATS" --no-symbols -s summary "$1" | awk -F'[:,]' '
+		/"allocations"/ { a = $2 } /"frees"/ { f = $2 } END { printf "%d\n", a + f }'
+}
+
+make_trace() { # name pairs
+	if [ $HAVE_REC = 1 ]; then
+		"$REC" -q --unwind fp -o "$1" "$CHURN" 1 "$2" >/dev/null
+	else
+		"$GEN" churn "$1" $(( $2 / 8 ))
+	fi
+}
+
+echo "ms-stats vs heaptrack_print, churn with $PAIRS malloc/free pairs, median of $REPS"
+make_trace small.memscope "$PAIRS" || exit 1
+if [ $HAVE_REC = 0 ]; then
+	echo "(ms-record not built: synthetic trace from mkgolden; heaptrack skipped)"
+	HAVE_HT=0
+fi
+if [ $HAVE_HT = 1 ]; then
+	heaptrack -o "$W/ht" "$CHURN" 1 "$PAIRS" >/dev/null 2>&1
+	HT=$(ls "$W"/ht*.zst 2>/dev/null | head -1)
+	[ -n "$HT" ] || HAVE_HT=0
+fi
+EV=$(events_of small.memscope)
+: > ms.times
+: > ht.times
+i=0
+while [ $i -lt "$REPS" ]; do
+	measure ms.times "$STATS" small.memscope || exit 1
+	[ $HAVE_HT = 1 ] && { measure ht.times heaptrack_print "$HT" || exit 1; }
+	i=$((i + 1))
+done
+MS_T=$(median ms.times)
+MS_RSS=$(maxrss ms.times)
+MS_EPS=$(awk -v e="$EV" -v t="$MS_T" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }')
+printf '%-16s %12s %10s %14s %14s\n' tool events "cpu s" "M events/s" "max RSS"
+printf '%-16s %12d %10s %14s %11d KiB\n' ms-stats "$EV" "$MS_T" "$MS_EPS" "$MS_RSS"
+if [ $HAVE_HT = 1 ]; then
+	CALLS=$(heaptrack_print "$HT" 2>/dev/null | sed -n 's/^calls to allocation functions: \([0-9]*\).*/\1/p')
+	HEV=$((2 * ${CALLS:-0}))
+	HT_T=$(median ht.times)
+	HT_RSS=$(maxrss ht.times)
+	HT_EPS=$(awk -v e="$HEV" -v t="$HT_T" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }')
+	printf '%-16s %12d %10s %14s %11d KiB\n' heaptrack_print "$HEV" "$HT_T" "$HT_EPS" "$HT_RSS"
+	awk -v a="$MS_EPS" -v b="$HT_EPS" -v c="$MS_RSS" -v d="$HT_RSS" 'BEGIN {
+		if (b > 0) printf "ms-stats: %.1fx the events/s of heaptrack_print, %.2fx its memory\n", a / b, c / d }'
+fi
+
+echo
+echo "memory as the trace grows tenfold (ms-stats max RSS)"
+make_trace big.memscope $((PAIRS * 10)) || exit 1
+EVB=$(events_of big.memscope)
+: > big.times
+measure big.times "$STATS" big.memscope || exit 1
+BIG_RSS=$(maxrss big.times)
+printf '%12d events: %8d KiB\n%12d events: %8d KiB  (ratio %s)\n' "$EV" "$MS_RSS" "$EVB" "$BIG_RSS" \
+	"$(awk -v a="$BIG_RSS" -v b="$MS_RSS" 'BEGIN { printf "%.2f", a / b }')"
