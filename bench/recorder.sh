@@ -5,16 +5,23 @@
 #   without a tracer, under ms-record --unwind none|fp|dwarf, under heaptrack;
 #   REPS repetitions interleaved (A B C ... A B C ...) so that drift in the
 #   machine's load hits every variant alike; medians of wall time.
-# Prints per variant: median seconds, ns of overhead per malloc/free pair
-# (median - untraced median, over pairs), the ratio to heaptrack's overhead,
+# Each variant also runs a tiny churn (SMALL pairs) so that the fixed cost
+# of starting a tracer (loading libraries, spool, writer thread, heaptrack's
+# interpreter) is measured apart from the cost per call.
+# Prints per variant: median seconds, the fixed start cost (small run minus
+# untraced small run), ns of overhead per malloc/free pair (the marginal
+# cost: (big - small) of the variant minus (big - small) untraced, over the
+# extra pairs), the ratio of heaptrack's per-pair overhead to ours,
 # and trace bytes per event (file size / ALLOC+FREE records; heaptrack: its
 # .zst file / (2 x its "calls to allocation functions"), since each
 # allocation of churn is freed and heaptrack records both).
-# Environment: REPS (default 5), PAIRS (per run, default 2000000).
+# Environment: REPS (default 5), PAIRS (per run, default 2000000), SMALL
+# (default 8000 pairs).
 set -u
 O=${1:-build}
 REPS=${REPS:-5}
 PAIRS=${PAIRS:-2000000}
+SMALL=${SMALL:-8000}
 B=$(cd "$O" && pwd)
 CHURN=$B/tests/programs/churn
 REC=$B/bin/ms-record
@@ -30,9 +37,9 @@ cd "$W" || exit 1
 
 now() { date +%s%N; }
 
-# run VARIANT THREADS PER_THREAD -> appends seconds to $W/VARIANT-THREADS.times
+# run VARIANT THREADS PER_THREAD TAG -> appends microseconds to $W/VARIANT-THREADS[TAG].us
 run() {
-	v=$1 t=$2 n=$3
+	v=$1 t=$2 n=$3 tag=${4:-}
 	rm -f "$W/out.$v.$t"* 2>/dev/null
 	s=$(now)
 	case $v in
@@ -43,7 +50,7 @@ run() {
 	rc=$?
 	e=$(now)
 	[ $rc -eq 0 ] || echo "recorder.sh: $v with $t threads exited with status $rc" >&2
-	echo "$(( (e - s) / 1000 ))" >> "$W/$v-$t.us"
+	echo "$(( (e - s) / 1000 ))" >> "$W/$v-$t$tag.us"
 }
 
 median() { sort -n "$1" | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
@@ -60,22 +67,29 @@ echo "machine: $(nproc) cores, $(uname -r); load: $(cut -d' ' -f1-3 /proc/loadav
 
 for T in 1 8; do
 	N=$((PAIRS / T))
+	NS=$((SMALL / T))
 	i=0
 	while [ $i -lt "$REPS" ]; do
-		for v in $VARIANTS; do run "$v" "$T" "$N"; done
+		for v in $VARIANTS; do
+			run "$v" "$T" "$NS" .small
+			run "$v" "$T" "$N"
+		done
 		i=$((i + 1))
 	done
 	base=$(median "$W/base-$T.us")
-	ht_over=""
+	base_s=$(median "$W/base-$T.small.us")
+	ht_pp=""
 	if [ $HAVE_HT -eq 1 ]; then
 		ht=$(median "$W/heaptrack-$T.us")
-		ht_over=$((ht - base))
+		ht_s=$(median "$W/heaptrack-$T.small.us")
+		ht_pp=$(( (ht - ht_s) - (base - base_s) ))
 	fi
 	echo
-	echo "== $T thread(s), $PAIRS pairs in all"
-	printf '%-10s %10s %12s %10s %10s %14s\n' variant median_s ns_per_pair vs_heaptrack slowdown bytes_per_event
+	echo "== $T thread(s), $PAIRS pairs in all (small run: $SMALL)"
+	printf '%-10s %9s %9s %12s %13s %9s %15s\n' variant median_s start_ms ns_per_pair heaptrack/ours slowdown bytes_per_event
 	for v in $VARIANTS; do
 		m=$(median "$W/$v-$T.us")
+		ms=$(median "$W/$v-$T.small.us")
 		bpe="-"
 		case $v in
 		none|fp|dwarf)
@@ -84,19 +98,20 @@ for T in 1 8; do
 			[ -n "$ev" ] && [ -f "$f" ] && bpe=$(awk -v b="$(stat -c %s "$f")" -v e="$ev" 'BEGIN { printf "%.2f", b / e }')
 			;;
 		heaptrack)
-			f=$(ls "$W"/out.heaptrack.$T* 2>/dev/null | head -1)
+			f=$(ls "$W"/out.heaptrack.$T.zst "$W"/out.heaptrack.$T 2>/dev/null | head -1)
 			if [ -n "$f" ]; then
 				calls=$(heaptrack_print "$f" 2>/dev/null | sed -n 's/^calls to allocation functions: \([0-9]*\).*/\1/p')
 				[ -n "$calls" ] && bpe=$(awk -v b="$(stat -c %s "$f")" -v c="$calls" 'BEGIN { printf "%.2f", b / (2 * c) }')
 			fi
 			;;
 		esac
-		awk -v v="$v" -v m="$m" -v b="$base" -v p="$PAIRS" -v h="$ht_over" -v bpe="$bpe" 'BEGIN {
-			over = (m - b) * 1000 / p
-			ratio = (h != "" && m > b) ? sprintf("%.1fx less", h / (m - b)) : "-"
+		awk -v v="$v" -v m="$m" -v ms="$ms" -v b="$base" -v bs="$base_s" -v p="$PAIRS" -v sp="$SMALL" \
+		    -v h="$ht_pp" -v bpe="$bpe" 'BEGIN {
+			pp = (m - ms) - (b - bs)
+			over = pp * 1000 / (p - sp)
+			ratio = (h != "" && pp > 0) ? sprintf("%.1fx", h / pp) : "-"
 			if (v == "base") { over = 0; ratio = "-" }
-			if (v == "heaptrack") ratio = "1.0x"
-			printf "%-10s %10.3f %12.1f %10s %9.2fx %14s\n", v, m / 1e6, over, ratio, m / b, bpe
+			printf "%-10s %9.3f %9.1f %12.1f %13s %8.2fx %15s\n", v, m / 1e6, (ms - bs) / 1000, over, ratio, m / b, bpe
 		}'
 	done
 done
