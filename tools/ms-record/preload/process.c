@@ -228,8 +228,9 @@ static void parse_config(void)
 	mb = env_int("MEMSCOPE_MAX_OVERHEAD", 64, 1, 1 << 20);
 	cfg.max_overhead = (uint64_t)mb << 20;
 	{
-		/* a full ring is 1/64 of the bound: 64 busy threads fit */
-		uint64_t slots = cfg.max_overhead / 64 / SPOOL_SLOT;
+		/* a full ring is 1/16 of the bound: the first 16 threads get
+		 * one, later ones small rings (core.c) */
+		uint64_t slots = cfg.max_overhead / 16 / SPOOL_SLOT;
 		uint32_t p = 2048;
 
 		while ((uint64_t)p * 2 <= slots && p < (1u << 20))

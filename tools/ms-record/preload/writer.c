@@ -376,12 +376,12 @@ static int emit_event(struct drain_ctx *d, struct spool_ring *r, struct spool_ev
 
 	if (t < last)
 		t = last;
-	memset(&rec, 0, sizeof(rec));
 	switch (ev->type) {
 	case EV_ALLOC:
 		if (ev->stack > *d->emitted && emit_stacks(d, ev->stack))
 			return -1;
 		rec.type = MST_REC_ALLOC;
+		rec.u.alloc.alignment = rec.u.alloc.old_addr = 0;
 		rec.u.alloc.time = t;
 		rec.u.alloc.thread = r->thread;
 		rec.u.alloc.func = ev->func;
@@ -556,6 +556,31 @@ static long drain_rings(struct drain_ctx *d, uint64_t cutoff, uint32_t nrings)
 		cur[best].front = front_time(d, &cur[best]);
 		if (cur[best].front == ~0ull)
 			cur[best] = cur[--n];
+		if (n == 1)
+			goto single;
+	}
+	return count;
+single:
+	/* one ring left: no merge, just its events up to the cutoff */
+	{
+		struct spool_ring *r = ring_at(d->h, cur[0].ring);
+		uint64_t pos = d->rd[cur[0].ring], head = cur[0].head;
+
+		while (pos < head) {
+			struct spool_ev *ev = ev_at(d->h, r, pos);
+
+			if (ev->type != EV_PAD) {
+				if (ev->time >= cutoff && cutoff != ~0ull)
+					break;
+				if (emit_event(d, r, ev)) {
+					d->rd[cur[0].ring] = pos;
+					return -1;
+				}
+				count++;
+			}
+			pos += ev->nslots ? ev->nslots : 1;
+		}
+		d->rd[cur[0].ring] = pos;
 	}
 	return count;
 }
