@@ -48,6 +48,14 @@ int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 size_t mst_symbolize(struct mst_symbolizer *s, uint64_t ip, int is_return_addr,
 		     struct mst_frame *frames, size_t max);
 
+/*
+ * Adds an embedded SYMBOLS table (a record as the reader delivers it; the
+ * contents are copied). Feed every SYMBOLS record the trace holds: its
+ * entries are used before the module's ELF file. Returns 0 or
+ * MST_ERR_NOMEM.
+ */
+int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbols *syms);
+
 /* Warnings met so far (build-id mismatch, missing file), one a line, or "". */
 const char *mst_symbolizer_warnings(const struct mst_symbolizer *s);
 

@@ -33,6 +33,19 @@ struct sym_module {
 	int state;                    /* 0 untried, 1 usable, -1 no symbols */
 };
 
+/* An embedded table (SYMBOLS records) of one module, sorted by start. */
+struct sym_entry {
+	uint64_t start, size, line;
+	const char *function, *file;
+};
+
+struct sym_table {
+	uint64_t module;
+	struct sym_entry *e;
+	size_t n, cap;
+	int sorted;
+};
+
 struct cache_entry {
 	uint32_t first, n;            /* frames in the pool */
 };
@@ -46,6 +59,10 @@ struct mst_symbolizer {
 	struct mt_map mod_map;        /* module id -> mods[] */
 	struct sym_module *mods;
 	size_t nmods, mods_cap;
+
+	struct mt_map table_map;      /* module id -> tables[] */
+	struct sym_table *tables;
+	size_t ntables, tables_cap;
 
 	struct mt_map cache;          /* ip << 1 | is_return -> entries[] */
 	struct cache_entry *entries;
@@ -155,6 +172,7 @@ int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 	s->flags = flags;
 	mt_map_init(&s->mod_map);
 	mt_map_init(&s->cache);
+	mt_map_init(&s->table_map);
 	s->cb.find_elf = dwfl_build_id_find_elf;
 	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
 	s->cb.section_address = dwfl_offline_section_address;
@@ -179,6 +197,10 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 			dwfl_end(s->mods[i].dwfl);
 	free(s->mods);
 	mt_map_release(&s->mod_map);
+	for (i = 0; i < s->ntables; i++)
+		free(s->tables[i].e);
+	free(s->tables);
+	mt_map_release(&s->table_map);
 	mt_map_release(&s->cache);
 	free(s->entries);
 	free(s->pool);
@@ -194,6 +216,72 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 const char *mst_symbolizer_warnings(const struct mst_symbolizer *s)
 {
 	return s->warnings ? s->warnings : "";
+}
+
+static const char *demangled(struct mst_symbolizer *s, const char *name);
+
+int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbols *syms)
+{
+	uint32_t ti = mt_map_get(&s->table_map, syms->module);
+	struct sym_table *t;
+	uint64_t i;
+	if (ti == UINT32_MAX) {
+		if (grow(&s->tables, &s->tables_cap, s->ntables + 1, sizeof(*s->tables)) < 0 ||
+		    mt_map_put(&s->table_map, syms->module, (uint32_t)s->ntables) < 0)
+			return MST_ERR_NOMEM;
+		ti = (uint32_t)s->ntables++;
+		memset(&s->tables[ti], 0, sizeof(s->tables[ti]));
+		s->tables[ti].module = syms->module;
+	}
+	t = &s->tables[ti];
+	if (grow(&t->e, &t->cap, t->n + syms->count, sizeof(*t->e)) < 0)
+		return MST_ERR_NOMEM;
+	for (i = 0; i < syms->count; i++) {
+		const struct mst_symbol *x = &syms->items[i];
+		struct sym_entry *e = &t->e[t->n++];
+		e->start = x->start;
+		e->size = x->size;
+		e->line = x->line;
+		e->function = x->function && *x->function ? demangled(s, x->function) : NULL;
+		e->file = x->file && *x->file ? intern(s, x->file) : NULL;
+	}
+	t->sorted = 0;
+	return MST_OK;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct sym_entry *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The embedded entry covering module offset OFF, or NULL. */
+static const struct sym_entry *table_lookup(struct mst_symbolizer *s, uint64_t module,
+					    uint64_t off)
+{
+	uint32_t ti = mt_map_get(&s->table_map, module);
+	struct sym_table *t;
+	size_t lo = 0, hi;
+	if (ti == UINT32_MAX)
+		return NULL;
+	t = &s->tables[ti];
+	if (!t->sorted) {
+		qsort(t->e, t->n, sizeof(*t->e), cmp_entry);
+		t->sorted = 1;
+	}
+	hi = t->n;
+	while (lo < hi) {             /* first entry with start > off */
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->e[mid].start <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	if (off - t->e[lo - 1].start < (t->e[lo - 1].size ? t->e[lo - 1].size : 1))
+		return &t->e[lo - 1];
+	return NULL;
 }
 
 /* Opens the module's ELF at the recorded bias and checks its build-id. */
@@ -368,6 +456,17 @@ static size_t resolve(struct mst_symbolizer *s, uint64_t ip, int is_ret,
 	out[0].module_offset = ip - ml->base;
 	if (s->flags & MST_SYM_NO_LOOKUP)
 		return 1;
+	if (s->ntables) {
+		/* The trace's own table first: it needs no file. */
+		const struct sym_entry *e = table_lookup(s, ml->module,
+							 addr - ml->base);
+		if (e && e->function) {
+			out[0].function = e->function;
+			out[0].file = e->file;
+			out[0].line = e->line;
+			return 1;
+		}
+	}
 	sm = module_for(s, ml);
 	if (!sm || sm->state != 1)
 		return 1;

@@ -269,3 +269,24 @@ for s in json.load(open("stats.json"))["leaks"]["sites"]:
 	refute_output --partial '"make_buffer"'
 	assert_output --partial '"offset":'
 }
+
+@test "embedded SYMBOLS tables name frames without the files (C++ demangled)" {
+	golden symbols
+	run --separate-stderr ms-stats -s leaks symbols.memscope
+	assert_success
+	assert_equal "$stderr" ""
+	run /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+print([(f["function"], f["file"], f["line"], f["offset"]) for f in d["leaks"]["sites"][0]["stack"]])' "$output"
+	assert_output "[('parse_config', 'src/config.c', 42, '0x1010'), ('foo::bar()', 'src/foo.cc', 7, '0x2005')]"
+}
+
+@test "real recording: C++ names are demangled" {
+	record alloc_cxx
+	run ms-stats --text trace.memscope
+	assert_success
+	assert_output --partial 'main (alloc_cxx.cc:'
+	assert_output --partial 'operator new[]'
+	refute_output --partial '_ZN'
+}

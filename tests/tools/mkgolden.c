@@ -4,7 +4,7 @@
  * exercises one rule of the analysis model.
  *
  *   mkgolden SCENARIO FILE      scenarios: basic realloc threads sampled
- *                               unknown truncated modules churn
+ *                               unknown truncated modules symbols churn
  *   mkgolden churn FILE N       N rounds of a steady allocation churn, for
  *                               throughput and flat-memory benchmarks
  *
@@ -308,6 +308,29 @@ static void modules(void)
 	end(MS(8));
 }
 
+/* An embedded symbol table (as ms-convert --symbolize writes) for a
+ * module whose file does not exist: names come from the trace alone. */
+static void symbols(void)
+{
+	static const struct mst_symbol tab[] = {
+		{ 0x1000, 0x100, "parse_config", "src/config.c", 42 },
+		{ 0x2000, 0x80, "_ZN3foo3barEv", "src/foo.cc", 7 },
+	};
+	struct mst_record r = { .type = MST_REC_SYMBOLS };
+	uint64_t outer, leaf;
+	header(1000000, MST_UNWIND_DWARF);
+	thread(0, 1, 100, NULL);
+	module(0, 1, "/nonexistent/golden/app", 0x400000);
+	r.u.symbols.module = 1;
+	r.u.symbols.count = 2;
+	r.u.symbols.items = tab;
+	add(&r);
+	outer = stack(0, 0x402005);   /* a return address: looked up at 0x402004 */
+	leaf = stack(outer, 0x401010);
+	alloc(MS(1), 1, 0x1000, 64, leaf);
+	end(MS(2));
+}
+
 /* A steady churn: each round allocates 8 blocks from 16 sites and frees
  * them again, with a slowly growing set of 1000 long-lived blocks. */
 static void churn(uint64_t rounds)
@@ -366,6 +389,8 @@ int main(int argc, char **argv)
 		truncated();
 	else if (!strcmp(scn, "modules"))
 		modules();
+	else if (!strcmp(scn, "symbols"))
+		symbols();
 	else if (!strcmp(scn, "churn"))
 		churn(argc > 3 ? strtoull(argv[3], NULL, 10) : 100000);
 	else {

@@ -46,10 +46,18 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 		snprintf(err, errlen, "%s: %s", t->name, mst_status_str(s));
 		return -1;
 	}
+	s = mst_symbolizer_new(&t->sym, t->r, sym_flags);
+	if (s != MST_OK) {
+		snprintf(err, errlen, "%s: %s", t->name, mst_status_str(s));
+		return -1;
+	}
 	while ((s = mst_reader_next(t->r, &rec)) == MST_OK) {
 		int ms = mst_model_add(t->m, t->r, rec);
+		if (ms == MST_OK && rec->type == MST_REC_SYMBOLS)
+			ms = mst_symbolizer_add_symbols(t->sym, &rec->u.symbols);
 		if (ms != MST_OK) {
-			snprintf(err, errlen, "%s: %s", t->name, mst_model_error(t->m));
+			const char *d = mst_model_error(t->m);
+			snprintf(err, errlen, "%s: %s", t->name, *d ? d : mst_status_str(ms));
 			return -1;
 		}
 	}
@@ -57,11 +65,6 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 	mst_model_finish(t->m, t->r, s);
 	mst_reader_stats(t->r, &st);
 	t->bytes_read = st.bytes;
-	s = mst_symbolizer_new(&t->sym, t->r, sym_flags);
-	if (s != MST_OK) {
-		snprintf(err, errlen, "%s: %s", t->name, mst_status_str(s));
-		return -1;
-	}
 	return 0;
 }
 
