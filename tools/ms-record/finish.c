@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* memscope_salvage() of spool.h, looked up at run time: the launcher does
@@ -104,6 +105,20 @@ int spools_salvage(const char *preload, const char *spool_dir, int *alive)
 		}
 		err[0] = '\0';
 		rc = salvage(path, err, sizeof(err));
+		/* Gone meanwhile: its process finished and unlinked it. */
+		if (rc < 0 && access(path, F_OK) != 0 && errno == ENOENT)
+			continue;
+		if (rc < 0) {
+			/* A process of the run that is starting (a daemon's
+			 * fork) may have created its spool and not yet
+			 * written its header: look again a moment later. */
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+			err[0] = '\0';
+			rc = salvage(path, err, sizeof(err));
+			if (rc < 0 && access(path, F_OK) != 0 && errno == ENOENT)
+				continue;
+		}
 		if (rc == 0)
 			done++;
 		else if (rc == 1)
