@@ -290,3 +290,38 @@ print([(f["function"], f["file"], f["line"], f["offset"]) for f in d["leaks"]["s
 	assert_output --partial 'operator new[]'
 	refute_output --partial '_ZN'
 }
+
+@test "real recording: a program and its forked child, one report each and a total" {
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	ms-record -q "$PROGS/forker" > child.txt
+	child=$(sed -n 's/^child \([0-9]*\)$/\1/p' child.txt)
+	[ -n "$child" ]
+	ms-stats -o all.json forker.*.memscope
+	run validate ms-stats.schema.json all.json
+	assert_success
+	run /usr/bin/python3 -c '
+import json, sys
+d = json.load(open("all.json")); child = int(sys.argv[1])
+for p in sorted(d["processes"], key=lambda p: p["pid"] != child):
+    s = p["summary"]
+    print(p["pid"] == child, s["allocations"], s["frees"], s["bytes_allocated"], s["leaked_bytes"], p["integrity"]["forked"])
+t = d["total"]; print(t["processes"], t["allocations"], t["leaked_bytes"])' "$child"
+	assert_line --index 0 "True 2 1 555 333 True"
+	assert_line --index 1 "False 1 1 111 0 False"
+	assert_line --index 2 "2 3 333"
+	run ms-stats --check 'leaked_bytes == 0' forker.*.memscope
+	assert_failure 1
+	assert_output "ms-stats: forker.$child.memscope: check failed: leaked_bytes == 0 (leaked_bytes = 333)"
+}
+
+@test "real recording: a sampled trace is scaled and marked as estimates" {
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	ms-record -q --sample-rate 0.5 -o trace.memscope "$PROGS/stats_leaks"
+	ms-stats -o s.json trace.memscope
+	run /usr/bin/python3 -c '
+import json; d = json.load(open("s.json")); s = d["summary"]
+# 1007 allocations sampled at 50%: the estimate is within 20% (6 sigma)
+print(s["estimated"], s["strategy_used"], s["sample_rate"], abs(s["allocations"] - 1007) < 202,
+      d["integrity"]["unknown_frees_expected"])'
+	assert_output "True sampled 0.5 True True"
+}
