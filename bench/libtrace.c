@@ -1,0 +1,325 @@
+/*
+ * bench/libtrace.c - writer and reader throughput and the compressed size
+ * per event on a synthetic but realistic malloc/free churn: several
+ * threads interleaved in bursts, each with its own arena and LIFO free
+ * lists per size class (so addresses are reused as glibc's tcache does),
+ * a few hundred distinct stacks, power-law sizes, some calloc and realloc,
+ * nanosecond times with irregular gaps.
+ *
+ *     libtrace [EVENTS [CHUNK_KIB [LEVEL]]]   (default 10000000, 256, 3)
+ *
+ * Prints one key=value line per figure; bench/libtrace.sh runs it for a few
+ * settings side by side.
+ */
+#include "mstrace.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define THREADS 4
+#define STACKS 400
+#define SLOTS 4096                  /* live blocks per thread, at most */
+
+struct ev {
+	uint64_t time, addr, size, old;
+	uint32_t stack;
+	uint8_t thread, type, func;
+};
+
+struct thread {
+	int index;
+	uint64_t rng;
+	uint64_t nevents;             /* to log */
+	struct ev *log;
+	size_t nlog;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ull;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n);
+	if (!p) {
+		fputs("bench: out of memory\n", stderr);
+		exit(1);
+	}
+	return p;
+}
+
+/* Mostly small sizes, a long tail of larger ones. */
+static uint64_t pick_size(uint64_t *rng)
+{
+	uint64_t r = rnd(rng) % 100;
+	if (r < 60)
+		return 8 + rnd(rng) % 120;
+	if (r < 90)
+		return 128 + rnd(rng) % 896;
+	if (r < 99)
+		return 1024 + rnd(rng) % 15360;
+	return 16384 + rnd(rng) % 200000;
+}
+
+/* Call sites are skewed: a few hot ones, many cold ones. */
+static uint32_t pick_stack(uint64_t *rng)
+{
+	return 1 + (rnd(rng) % 4 ? rnd(rng) % 40 : rnd(rng) % STACKS);
+}
+
+/*
+ * One thread's churn through the real allocator: random slots are
+ * allocated, freed or reallocated, and every event is logged as the
+ * recorder would see it (a free's time before the call, an allocation's
+ * after it returns).
+ */
+static void *churn(void *arg)
+{
+	struct thread *t = arg;
+	void **slot = calloc(SLOTS, sizeof(void *));
+	uint64_t *size = calloc(SLOTS, sizeof(uint64_t));
+	uint32_t *stack = calloc(SLOTS, sizeof(uint32_t));
+
+	if (!slot || !size || !stack)
+		exit(1);
+	while (t->nlog + 2 <= t->nevents) {
+		size_t i = rnd(&t->rng) % SLOTS;
+		struct ev *e = &t->log[t->nlog];
+		uint64_t r = rnd(&t->rng) % 100;
+
+		memset(e, 0, sizeof(*e));
+		e->thread = t->index;
+		if (slot[i] && r < 8) {
+			uint64_t ns = size[i] + 1 + rnd(&t->rng) % (size[i] + 64);
+			uint64_t t0 = now_ns(), old = (uintptr_t)slot[i];
+			void *p = realloc(slot[i], ns);
+			if (!p)
+				exit(1);
+			if ((uintptr_t)p != old) {
+				/* Moved: the free half first, as FORMAT.md §5.1 says. */
+				e->time = t0;
+				e->type = MST_REC_FREE;
+				e->func = MST_FREE_REALLOC;
+				e->addr = old;
+				e->stack = stack[i];
+				e = &t->log[++t->nlog];
+				memset(e, 0, sizeof(*e));
+				e->thread = t->index;
+			}
+			e->time = now_ns();
+			e->type = MST_REC_ALLOC;
+			e->func = MST_ALLOC_REALLOC;
+			e->addr = (uintptr_t)p;
+			e->old = old;
+			e->size = ns;
+			e->stack = stack[i];
+			slot[i] = p;
+			size[i] = ns;
+		} else if (slot[i]) {
+			e->time = now_ns();
+			e->type = MST_REC_FREE;
+			e->func = MST_FREE_FREE;
+			e->addr = (uintptr_t)slot[i];
+			free(slot[i]);
+			slot[i] = NULL;
+		} else {
+			uint64_t n = pick_size(&t->rng);
+			int zero = r % 10 == 0;
+			void *p = zero ? calloc(1, n) : malloc(n);
+			e->time = now_ns();
+			if (!p)
+				exit(1);
+			e->type = MST_REC_ALLOC;
+			e->func = zero ? MST_ALLOC_CALLOC : MST_ALLOC_MALLOC;
+			e->addr = (uintptr_t)p;
+			e->size = n;
+			e->stack = pick_stack(&t->rng);
+			slot[i] = p;
+			size[i] = n;
+			stack[i] = e->stack;
+		}
+		t->nlog++;
+	}
+	for (size_t i = 0; i < SLOTS; i++)
+		free(slot[i]);
+	free(slot);
+	free(size);
+	free(stack);
+	return NULL;
+}
+
+struct sink { uint8_t *p; size_t len, cap; };
+
+static int mem_sink(void *ctx, const void *buf, size_t len)
+{
+	struct sink *s = ctx;
+	if (s->len + len > s->cap) {
+		uint8_t *np;
+		s->cap = (s->cap + len) * 2;
+		np = realloc(s->p, s->cap);
+		if (!np)
+			return MST_ERR_NOMEM;
+		s->p = np;
+	}
+	memcpy(s->p + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+static void add(struct mst_writer *w, const struct mst_record *rec)
+{
+	if (mst_writer_add(w, rec) != MST_OK) {
+		fprintf(stderr, "bench: writer: %s\n", mst_writer_error(w));
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int churn_only = argc > 1 && strcmp(argv[1], "--churn-only") == 0;
+	char **args = argv + churn_only;
+	int nargs = argc - churn_only;
+	uint64_t nevents = nargs > 1 ? strtoull(args[1], NULL, 10) : 10000000;
+	size_t chunk = (nargs > 2 ? strtoull(args[2], NULL, 10) : 256) << 10;
+	int level = nargs > 3 ? atoi(args[3]) : 3;
+	struct mst_writer_options o = { .chunk_size = chunk, .zstd_level = level };
+	struct thread th[THREADS];
+	pthread_t tid[THREADS];
+	size_t pos[THREADS] = { 0 };
+	struct sink s = { 0 };
+	struct mst_writer *w;
+	struct mst_reader *r;
+	struct mst_record rec;
+	const struct mst_record *got;
+	static const char *const argv0[] = { "churn" };
+	double wtime, rtime, t0;
+	uint64_t done = 0, nread = 0, last = 0, base;
+	uint64_t stack_rng = 42;
+	int fd, st;
+
+	for (int i = 0; i < THREADS; i++) {
+		th[i] = (struct thread){ .index = i + 1, .rng = 0x9e3779b97f4a7c15ull * (i + 1),
+					 .nevents = nevents / THREADS };
+		th[i].log = xmalloc(th[i].nevents * sizeof(struct ev));
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&tid[i], NULL, churn, &th[i]);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(tid[i], NULL);
+	if (churn_only)
+		return 0;
+	base = th[0].log[0].time;
+	for (int i = 0; i < THREADS; i++)
+		if (th[i].nlog && th[i].log[0].time < base)
+			base = th[i].log[0].time;
+
+	o.sink = mem_sink;
+	o.sink_ctx = &s;
+	if (mst_writer_open(&w, -1, &o) != MST_OK) {
+		fprintf(stderr, "bench: %s\n", mst_writer_error(w));
+		return 1;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MST_REC_HEADER;
+	rec.u.header = (struct mst_header){ .ticks_per_second = 1000000000, .pid = 1,
+		.program = "churn", .argc = 1, .argv = argv0, .sample_rate_ppm = 1000000,
+		.allocator = "glibc", .hostname = "bench" };
+	add(w, &rec);
+	for (int i = 1; i <= THREADS; i++) {
+		rec = (struct mst_record){ .type = MST_REC_THREAD_START };
+		rec.u.thread_start = (struct mst_thread_start){ 0, i, 1000 + i, i > 1 };
+		add(w, &rec);
+	}
+	/* A trie of STACKS nodes: main -> a few callers -> call sites. */
+	for (int i = 1; i <= STACKS; i++) {
+		rec = (struct mst_record){ .type = MST_REC_STACK };
+		rec.u.stack.parent = i <= 8 ? i - 1 : 1 + rnd(&stack_rng) % 8;
+		rec.u.stack.ip = 0x555555554000ull + 0x1000 + rnd(&stack_rng) % 0x40000;
+		add(w, &rec);
+	}
+
+	/* Merge the threads' logs by time, as the recorder's writer does. */
+	t0 = now();
+	for (;;) {
+		int best = -1;
+		const struct ev *e;
+		for (int i = 0; i < THREADS; i++)
+			if (pos[i] < th[i].nlog &&
+			    (best < 0 || th[i].log[pos[i]].time < th[best].log[pos[best]].time))
+				best = i;
+		if (best < 0)
+			break;
+		e = &th[best].log[pos[best]++];
+		/* Clamp, as FORMAT.md §8 says for late records. */
+		if (e->time - base > last)
+			last = e->time - base;
+		if (e->type == MST_REC_ALLOC) {
+			rec.type = MST_REC_ALLOC;
+			rec.u.alloc = (struct mst_alloc){ last, e->thread, e->func,
+				e->addr, e->size, e->stack, 0, e->old };
+		} else {
+			rec.type = MST_REC_FREE;
+			rec.u.free = (struct mst_free){ last, e->thread, e->func,
+				e->addr, e->stack };
+		}
+		add(w, &rec);
+		done++;
+	}
+	rec = (struct mst_record){ .type = MST_REC_END };
+	rec.u.end = (struct mst_end){ last, MST_END_EXIT, 0, done, 0 };
+	add(w, &rec);
+	if (mst_writer_close(w) != MST_OK)
+		return 1;
+	wtime = now() - t0;
+
+	fd = memfd_create("bench", 0);
+	if (fd < 0 || write(fd, s.p, s.len) != (ssize_t)s.len)
+		return 1;
+	lseek(fd, 0, SEEK_SET);
+	t0 = now();
+	st = mst_reader_open_fd(&r, fd, "bench");
+	while (st == MST_OK && (st = mst_reader_next(r, &got)) == MST_OK)
+		nread += got->type == MST_REC_ALLOC || got->type == MST_REC_FREE;
+	rtime = now() - t0;
+	if (st != MST_END || nread != done) {
+		fprintf(stderr, "bench: read back %llu of %llu events: %s\n",
+			(unsigned long long)nread, (unsigned long long)done, mst_reader_error(r));
+		return 1;
+	}
+	mst_reader_close(r);
+	close(fd);
+
+	printf("events=%llu threads=%d chunk_kib=%zu zstd_level=%d\n",
+	       (unsigned long long)done, THREADS, chunk >> 10, level);
+	printf("trace_bytes=%zu\n", s.len);
+	printf("bytes_per_event=%.3f\n", (double)s.len / done);
+	printf("writer_events_per_s=%.0f\n", done / wtime);
+	printf("reader_events_per_s=%.0f\n", done / rtime);
+	free(s.p);
+	for (int i = 0; i < THREADS; i++)
+		free(th[i].log);
+	return 0;
+}
