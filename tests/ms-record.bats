@@ -217,6 +217,11 @@ Try 'ms-record --help' for more information."
 	stderr_matches "$(wrote_re 'alloc_basic\.[0-9]+\.memscope')"
 	t=$(one_file 'alloc_basic.*.memscope')
 	assert_line_events "$t"
+	run msdump "$t"
+	# FORMAT.md 5.1: realloc(NULL, n) is one ALLOC of func realloc, old 0;
+	# reallocarray is one ALLOC of its own (not also a realloc)
+	assert_line --regexp '^alloc .* func=realloc .* size=50 .* old=0x0( |$)'
+	[ "$(printf '%s\n' "$output" | grep -c '^alloc .* size=300 ')" -eq 1 ]
 	# 14 ALLOC records (4 of the realloc family), 11 frees (realloc(p, 0)
 	# included), free(NULL) is no event; see alloc_basic.c.
 	assert_summary "$t" allocs=14 frees=11 reallocs=4 bytes_allocated=1011162 \
