@@ -84,6 +84,13 @@ assert_line_events() {
 	[ -z "$stderr" ]
 }
 
+@test "a write error on stdout is ms-record's failure: 125" {
+	run --separate-stderr bash -c 'ms-record --help > /dev/full'
+	assert_failure 125
+	assert_output ""
+	stderr_matches "ms-record: cannot write 'standard output': No space left on device"
+}
+
 @test "no program is a usage error: 125" {
 	run --separate-stderr ms-record
 	assert_failure 125
