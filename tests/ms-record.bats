@@ -482,6 +482,19 @@ ready" ]
 	one_file 'wrapper.*.exec0.memscope'
 }
 
+@test "exec of a static program: the last traced image is the one reported" {
+	run --separate-stderr ms-record sh -c 'exec /sbin/ldconfig -p > /dev/null'
+	assert_success
+	assert_output ""
+	# sh's trace was renamed at the exec; ldconfig itself records nothing
+	stderr_matches "$(wrote_re 'sh\.[0-9]+\.exec0\.memscope')"
+	t=$(one_file 'sh.*.exec0.memscope')
+	assert_summary "$t" complete=1
+	run msdump "$t"
+	assert_line --regexp '^end .*reason=exec '
+	[ -z "$(ls sh.*.memscope | grep -v exec0)" ]
+}
+
 @test "a daemon that closes every fd and chdirs to / still writes its trace" {
 	run --separate-stderr ms-record "$PROGS/daemon" "$SCRATCH/daemon.pid"
 	assert_success
