@@ -27,6 +27,72 @@
 TLS struct tstate tls;
 struct config cfg;
 volatile int recording;
+volatile int init_started;
+
+/* Events from before start-up: few (a C++ runtime's pool, locale data),
+ * from constructors that ran before ours. */
+#define EARLY_MAX 4096
+struct early_ev {
+	volatile int ready;
+	uint8_t type, func;
+	uint64_t addr, size, old, align;
+};
+static struct early_ev early[EARLY_MAX];
+static unsigned early_n;
+
+static void early_note(int type, int func, void *p, size_t size, void *old, size_t align)
+{
+	unsigned i = __atomic_fetch_add(&early_n, 1, __ATOMIC_RELAXED);
+
+	if (i >= EARLY_MAX)
+		return;
+	early[i].type = (uint8_t)type;
+	early[i].func = (uint8_t)func;
+	early[i].addr = (uintptr_t)p;
+	early[i].size = size;
+	early[i].old = (uintptr_t)old;
+	early[i].align = align;
+	__atomic_store_n(&early[i].ready, 1, __ATOMIC_RELEASE);
+}
+
+/* Publishes the early events in T's ring, timed now, stackless. */
+void early_replay(struct tstate *t)
+{
+	unsigned i, n = early_n < EARLY_MAX ? early_n : EARLY_MAX;
+
+	for (i = 0; i < n; i++) {
+		struct early_ev *e = &early[i];
+		uint32_t k = (e->type == EV_ALLOC &&
+			      (e->align || e->func == MST_ALLOC_REALLOC ||
+			       e->func == MST_ALLOC_REALLOCARRAY)) ? 2 : 1;
+		struct spool_ev *ev;
+
+		if (!e->ready)
+			continue;
+		t->depth++;
+		ev = ev_reserve(t, k);
+		if (ev) {
+			ev->type = e->type;
+			ev->func = e->func;
+			ev->nslots = (uint16_t)k;
+			ev->stack = 0;
+			ev->time = now_after();
+			ev->addr = e->addr;
+			ev->size = e->size;
+			if (k == 2) {
+				uint64_t *x = (uint64_t *)(ev + 1);
+
+				x[0] = e->old;
+				x[1] = e->align;
+			}
+		}
+		ev_commit(t);
+	}
+	if (early_n > EARLY_MAX)
+		log_error("%u allocation calls before start-up were not recorded",
+			  early_n - EARLY_MAX);
+	early_n = 0;    /* a fork child must not replay them again */
+}
 struct spool_header *spool;
 int use_tsc;
 
@@ -380,6 +446,10 @@ void record_alloc(struct tstate *t, int func, void *p, size_t size,
 	uint32_t stack, n;
 	struct spool_ev *ev;
 
+	if (unlikely(!recording)) {
+		early_note(EV_ALLOC, func, p, size, old, align);
+		return;
+	}
 	if (unlikely(!t->thread) && thread_attach(t))
 		return;
 	if (unlikely(cfg.sample_ppm < 1000000) && !sample_keep(t))
@@ -417,6 +487,10 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 	uint32_t stack;
 	struct spool_ev *ev;
 
+	if (unlikely(!recording)) {
+		early_note(EV_FREE, func, p, 0, NULL, 0);
+		return;
+	}
 	if (unlikely(!t->thread) && thread_attach(t))
 		return;
 	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;

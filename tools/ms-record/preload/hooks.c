@@ -183,7 +183,9 @@ static int owned_remove(void *p)
 } while (0)
 
 #define READY() (likely(real.free != NULL) || (real_resolve(), real.free != NULL))
-#define ACTIVE(t) (likely(recording) && likely(!(t)->guard) && likely(!(t)->dead))
+/* Recording, or before start-up (early events, replayed at start). */
+#define ACTIVE(t) (likely(recording) ? likely(!(t)->guard) && likely(!(t)->dead) \
+			       : !init_started && !(t)->guard)
 
 EXPORT void *malloc(size_t n)
 {
@@ -250,26 +252,26 @@ static void *do_realloc(struct tstate *t, int func, void *old, size_t n,
 	void *p;
 	int ffunc = func == MST_ALLOC_REALLOC ? MST_FREE_REALLOC : MST_FREE_REALLOCARRAY;
 
-	if (!ACTIVE(t) || !t->ring) {
-		if (ACTIVE(t) && !t->thread && thread_attach(t) == 0)
-			goto recorded;
-		return func == MST_ALLOC_REALLOC ? real.realloc(old, n)
-						 : real.reallocarray(old, nmemb, size);
+	/* reallocarray is realloc after an overflow check (as in glibc,
+	 * whose reallocarray would call our realloc and record it twice) */
+	if (func == MST_ALLOC_REALLOCARRAY && __builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
 	}
-recorded:
+	if (!ACTIVE(t) || (recording && !t->ring && thread_attach(t)))
+		return real.realloc(old, n);
 	if (!old) {
-		p = func == MST_ALLOC_REALLOC ? real.realloc(NULL, n)
-					      : real.reallocarray(NULL, nmemb, size);
+		p = real.realloc(NULL, n);
 		if (p)
 			record_alloc(t, func, p, n, 0, NULL, frame);
 		return p;
 	}
 	pre = now_before();
-	saved = t->ring->inflight;
-	__atomic_store_n(&t->ring->inflight, pre, __ATOMIC_RELAXED);
+	saved = t->ring ? t->ring->inflight : 0;
+	if (t->ring)
+		__atomic_store_n(&t->ring->inflight, pre, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	p = func == MST_ALLOC_REALLOC ? real.realloc(old, n)
-				      : real.reallocarray(old, nmemb, size);
+	p = real.realloc(old, n);
 	if (p == old) {
 		record_alloc(t, func, p, n, 0, old, frame);
 	} else if (p) {
@@ -280,7 +282,8 @@ recorded:
 		record_free(t, ffunc, old, pre, caller);
 	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	__atomic_store_n(&t->ring->inflight, saved, __ATOMIC_RELEASE);
+	if (t->ring)
+		__atomic_store_n(&t->ring->inflight, saved, __ATOMIC_RELEASE);
 	return p;
 }
 
@@ -311,15 +314,14 @@ EXPORT void *reallocarray(void *old, size_t nmemb, size_t size)
 	struct tstate *t = &tls;
 	size_t n;
 
-	if (unlikely(!real.reallocarray) || in_arena(old)) {
+	if (unlikely(!real.realloc) || in_arena(old)) {
 		if (__builtin_mul_overflow(nmemb, size, &n)) {
 			errno = ENOMEM;
 			return NULL;
 		}
 		return realloc(old, n);
 	}
-	if (__builtin_mul_overflow(nmemb, size, &n))
-		n = SIZE_MAX;
+	n = 0;
 	return do_realloc(t, MST_ALLOC_REALLOCARRAY, old, n, __builtin_return_address(0),
 			  __builtin_frame_address(0), nmemb, size);
 }

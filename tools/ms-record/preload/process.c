@@ -1079,6 +1079,7 @@ static int start_trace(void)
 	recording = 1;
 	thread_attach(&tls);
 	modules_scan(&tls);
+	early_replay(&tls);
 	if (writer_start()) {
 		recording = 0;
 		return -1;
@@ -1129,6 +1130,7 @@ __attribute__((constructor(101))) static void recorder_init(void)
 	struct tstate *t = &tls;
 	const char *s;
 
+	init_started = 1;
 	if ((s = getenv("MEMSCOPE_SALVAGE")) && *s && strcmp(s, "0"))
 		return;    /* loaded by the launcher to salvage: stay inert */
 	t->guard++;

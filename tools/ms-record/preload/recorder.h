@@ -96,6 +96,10 @@ extern struct config cfg;
 
 /* 0 before init and after finishing: hooks only forward. */
 extern volatile int recording;
+/* Set when start-up begins: before it, allocations are kept as early
+ * events (libraries' constructors that run before ours) and replayed. */
+extern volatile int init_started;
+void early_replay(struct tstate *t);
 extern struct spool_header *spool;
 extern int use_tsc;
 
