@@ -2,7 +2,9 @@
  * test_svg.c - ms-svg's drawing layer on plain data, no trace and no argv:
  * tick placement and labels, the peak label, text clipping, flame merging,
  * and whole pages rendered to SVG, PNG and PDF in memory-backed files
- * (empty, one event, a thousand threads, ten hours).
+ * (empty, one event, a thousand threads, ten hours), and the glue from a
+ * real trace (written with mst_writer, read back through the model) to the
+ * chart data: the figures drawn are the model's.
  *
  * The tool's modules are compiled into this test directly: they are not in
  * libtrace, and main.c is the only file they need besides each other.
@@ -14,10 +16,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../tools/ms-svg/axis.c"
 #include "../../tools/ms-svg/charts.c"
 #include "../../tools/ms-svg/flame.c"
+#include "../../tools/ms-svg/glue.c"
 #include "../../tools/ms-svg/page.c"
 #include "../../tools/ms-svg/palette.c"
 #include "../../tools/ms-svg/surface.c"
@@ -370,6 +374,186 @@ static void test_pages(void)
 	flame_release(&fl);
 }
 
+/* ---- the glue, on a trace written here and read back ---- */
+
+static int wadd(struct mst_writer *w, struct mst_record *rec)
+{
+	return mst_writer_add(w, rec);
+}
+
+/*
+ * Thread 1 "main" allocates 1000 B (stack main>a) at 1 ms and 3000 B (stack
+ * main>b) at 2 ms; thread 2 "worker" allocates 5000 B (main>b) at 3 ms: the
+ * peak, 9000 B at 3 ms. The 5000 B block is freed at 4 ms, the 1000 B at
+ * 5 ms; 3000 B leak. Total allocated 9000 B.
+ */
+static int write_trace(int fd)
+{
+	static const char *const argv[] = { "./prog" };
+	struct mst_writer *w;
+	struct mst_record rec;
+	int rc = 0;
+	if (mst_writer_open(&w, fd, NULL) < 0)
+		return -1;
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MST_REC_HEADER;
+	rec.u.header.ticks_per_second = 1000000000;
+	rec.u.header.start_wall_ns = 1795369661000000000ULL;
+	rec.u.header.pid = 77;
+	rec.u.header.program = "/bin/prog";
+	rec.u.header.argc = 1;
+	rec.u.header.argv = argv;
+	rec.u.header.sample_rate_ppm = 1000000;
+	rec.u.header.allocator = "glibc";
+	rec.u.header.hostname = "h";
+	rc |= wadd(w, &rec);
+	for (uint64_t t = 1; t <= 2; t++) {
+		memset(&rec, 0, sizeof(rec));
+		rec.type = MST_REC_THREAD_START;
+		rec.u.thread_start.thread = t;
+		rec.u.thread_start.tid = t == 1 ? 77 : 78;
+		rc |= wadd(w, &rec);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MST_REC_THREAD_NAME;
+	rec.u.thread_name.thread = 2;
+	rec.u.thread_name.name = "worker";
+	rc |= wadd(w, &rec);
+	/* nodes: 1 = main, 2 = main>a, 3 = main>b */
+	rec.type = MST_REC_STACK;
+	rec.u.stack.parent = 0;
+	rec.u.stack.ip = 0x1000;
+	rc |= wadd(w, &rec);
+	rec.u.stack.parent = 1;
+	rec.u.stack.ip = 0x2000;
+	rc |= wadd(w, &rec);
+	rec.u.stack.ip = 0x3000;
+	rc |= wadd(w, &rec);
+	{
+		static const struct { uint64_t t, th, addr, size, st; } a[] = {
+			{ 1000000, 1, 0x10000, 1000, 2 },
+			{ 2000000, 1, 0x20000, 3000, 3 },
+			{ 3000000, 2, 0x30000, 5000, 3 },
+		};
+		for (size_t i = 0; i < 3; i++) {
+			memset(&rec, 0, sizeof(rec));
+			rec.type = MST_REC_ALLOC;
+			rec.u.alloc.time = a[i].t;
+			rec.u.alloc.thread = a[i].th;
+			rec.u.alloc.func = MST_ALLOC_MALLOC;
+			rec.u.alloc.addr = a[i].addr;
+			rec.u.alloc.size = a[i].size;
+			rec.u.alloc.stack = a[i].st;
+			rc |= wadd(w, &rec);
+		}
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MST_REC_FREE;
+	rec.u.free.time = 4000000;
+	rec.u.free.thread = 2;
+	rec.u.free.func = MST_FREE_FREE;
+	rec.u.free.addr = 0x30000;
+	rc |= wadd(w, &rec);
+	rec.u.free.time = 5000000;
+	rec.u.free.thread = 1;
+	rec.u.free.addr = 0x10000;
+	rc |= wadd(w, &rec);
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MST_REC_END;
+	rec.u.end.time = 6000000;
+	rec.u.end.reason = MST_END_EXIT;
+	rec.u.end.events = 5;
+	rc |= wadd(w, &rec);
+	rc |= mst_writer_close(w);
+	return rc ? -1 : 0;
+}
+
+static void test_glue(void)
+{
+	static const enum flame_at ats[] = { AT_PEAK, AT_LEAKS, AT_ALL };
+	static const uint64_t want_root[] = { 9000, 3000, 9000 };
+	FILE *f = tmpfile();
+	struct mst_reader *r = NULL;
+	struct mst_model *m = NULL;
+	const struct mst_record *rec;
+	struct mst_model_options mo = { 4096, 6 };
+	int st = -1, ok;
+	size_t i, k;
+
+	CHECK(f && write_trace(fileno(f)) == 0, "a three-allocation trace written");
+	if (!f)
+		return;
+	lseek(fileno(f), 0, SEEK_SET);
+	if (mst_reader_open_fd(&r, fileno(f), "glue") < 0 || mst_model_new(&m, &mo) < 0) {
+		CHECK(0, "reader and model open: %s", r ? mst_reader_error(r) : "");
+		goto out;
+	}
+	while ((st = mst_reader_next(r, &rec)) == MST_OK)
+		mst_model_add(m, r, rec);
+	mst_model_finish(m, r, st);
+	CHECK(st == MST_END, "trace read to its END (%d)", st);
+
+	for (k = 0; k < 3; k++) {
+		struct doc_options o = { 1, ats[k], NULL, NULL };
+		struct svg_doc d;
+		char err[128];
+		uint64_t bmax = 0;
+		if (doc_build(&d, m, r, &o, NULL, err, sizeof(err)) < 0) {
+			CHECK(0, "doc_build: %s", err);
+			continue;
+		}
+		if (k == 0) {
+			CHECK(d.page.tl.peak_bytes == 9000 &&
+			      d.page.tl.peak_bytes == mst_model_summary(m)->peak_bytes,
+			      "timeline peak is the model's: 9000 (%llu)",
+			      (unsigned long long)d.page.tl.peak_bytes);
+			CHECK(fabs(d.page.tl.peak_time - 0.003) < 1e-12, "peak at 3 ms (%g)",
+			      d.page.tl.peak_time);
+			for (i = 0; i < d.page.tl.n; i++)
+				if (d.buckets[i].max > bmax)
+					bmax = d.buckets[i].max;
+			CHECK(bmax == 9000, "the buckets' max reaches the peak (%llu)",
+			      (unsigned long long)bmax);
+			CHECK(d.page.tl.end_bytes == 3000 && d.page.tl.end_allocations == 1,
+			      "3000 B leaked in one block");
+			CHECK(strstr(d.desc, "peak 8.79 KiB at 3.00 ms; leaked 2.93 KiB in 1 block; peak_bytes=9000 ") != NULL,
+			      "metadata line: %s", d.desc);
+			CHECK(strstr(d.title, "prog \xe2\x80\x94 memory, recorded 2026-11-2") == d.title,
+			      "title from the header: %s", d.title);
+			ok = d.page.threads.n == 2;
+			for (i = 0; ok && i < 2; i++) {
+				const struct thread_row *t = &d.page.threads.rows[i];
+				ok = t->thread == 1 ? strcmp(t->name, "main thread (77)") == 0 &&
+					t->bytes == 4000 && t->allocations == 2 :
+					strcmp(t->name, "worker (78)") == 0 && t->bytes == 5000;
+			}
+			CHECK(ok, "thread rows named and counted");
+			CHECK(d.page.tl.nseries == 2 && d.page.tl.series[1][d.page.tl.n - 1] == 0 &&
+			      d.page.tl.series[0][d.page.tl.n - 1] == 3000,
+			      "per-thread series end at 3000 B and 0 B");
+			CHECK(d.page.sizes.count[10] == 1 && d.page.sizes.count[12] == 1 &&
+			      d.page.sizes.count[13] == 1,
+			      "size histogram: 1000 B, 3000 B, 5000 B in buckets 10, 12, 13");
+		}
+		CHECK(d.has_flame && d.flame.nodes[0].value == want_root[k],
+		      "flame --at %s: root holds %llu B (%llu)",
+		      k == 0 ? "peak" : k == 1 ? "leaks" : "all",
+		      (unsigned long long)want_root[k],
+		      (unsigned long long)(d.has_flame ? d.flame.nodes[0].value : 0));
+		/* Leaks: only main>b still holds memory. */
+		CHECK(d.flame.n == (k == 1 ? 3u : 4u) && d.flame.max_depth == 2,
+		      "flame: all > 0x1000 > {0x2000, 0x3000} by name, only live sites (%zu nodes)",
+		      d.flame.n);
+		doc_release(&d);
+	}
+out:
+	if (m)
+		mst_model_free(m);
+	if (r)
+		mst_reader_close(r);
+	fclose(f);
+}
+
 static void test_formats(void)
 {
 	CHECK(out_format_for(NULL) == OUT_SVG && out_format_for("-") == OUT_SVG, "stdout is SVG");
@@ -389,5 +573,6 @@ int main(void)
 	test_flame();
 	test_formats();
 	test_pages();
+	test_glue();
 	return tap_done();
 }

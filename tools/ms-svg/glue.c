@@ -37,12 +37,15 @@ static const struct mst_thread_stats *thread_by_index(const struct mst_thread_st
 	return NULL;
 }
 
-/* "main (1234)", "thread 3 (1240)". */
+/* "worker (1234)", "thread 3 (1240)"; an unnamed thread whose tid is the
+ * pid is the process's first thread: "main thread (1234)". */
 static void thread_label(const struct mst_thread_stats *t, uint64_t thread,
-			 char *buf, size_t len)
+			 uint64_t pid, char *buf, size_t len)
 {
 	if (t && t->name && *t->name)
 		snprintf(buf, len, "%s (%" PRIu64 ")", t->name, t->tid);
+	else if (t && t->tid && t->tid == pid)
+		snprintf(buf, len, "main thread (%" PRIu64 ")", t->tid);
 	else if (t && t->tid)
 		snprintf(buf, len, "thread %" PRIu64 " (%" PRIu64 ")", thread, t->tid);
 	else
@@ -51,7 +54,7 @@ static void thread_label(const struct mst_thread_stats *t, uint64_t thread,
 
 static int build_timeline(struct svg_doc *d, const struct mst_model *m,
 			  const struct mst_summary *sum, const struct mst_thread_stats *ts,
-			  size_t nts)
+			  size_t nts, uint64_t pid)
 {
 	struct mst_timeline tl;
 	double tps = sum->ticks_per_second ? (double)sum->ticks_per_second : 1e9;
@@ -90,7 +93,7 @@ static int build_timeline(struct svg_doc *d, const struct mst_model *m,
 		return -1;
 	for (s = 0; s < tl.nthreads; s++) {
 		thread_label(thread_by_index(ts, nts, tl.thread_ids[s]), tl.thread_ids[s],
-			     buf, sizeof(buf));
+			     pid, buf, sizeof(buf));
 		d->series[s] = tl.series[s];
 		if (!(d->series_name[s] = keep(d, buf)))
 			return -1;
@@ -110,7 +113,8 @@ static int build_timeline(struct svg_doc *d, const struct mst_model *m,
 	return 0;
 }
 
-static int build_threads(struct svg_doc *d, const struct mst_thread_stats *ts, size_t n)
+static int build_threads(struct svg_doc *d, const struct mst_thread_stats *ts, size_t n,
+			 uint64_t pid)
 {
 	size_t i;
 	char buf[160];
@@ -118,7 +122,7 @@ static int build_threads(struct svg_doc *d, const struct mst_thread_stats *ts, s
 	if (!d->rows)
 		return -1;
 	for (i = 0; i < n; i++) {
-		thread_label(&ts[i], ts[i].thread, buf, sizeof(buf));
+		thread_label(&ts[i], ts[i].thread, pid, buf, sizeof(buf));
 		d->rows[i].thread = ts[i].thread;
 		d->rows[i].allocations = ts[i].allocations;
 		d->rows[i].bytes = ts[i].bytes;
@@ -295,11 +299,14 @@ int doc_build(struct svg_doc *d, const struct mst_model *m, const struct mst_rea
 	const struct mst_thread_stats *ts;
 	size_t nts = mst_model_threads(m, &ts);
 
+	const struct mst_header *h = mst_reader_header(r);
+	uint64_t pid = h ? h->pid : 0;
+
 	memset(d, 0, sizeof(*d));
 	/* Series names and row names, at most one each per thread. */
 	d->names = calloc(2 * nts + 2, sizeof(*d->names));
-	if (!d->names || build_timeline(d, m, sum, ts, nts) < 0 ||
-	    build_threads(d, ts, nts) < 0 || (o->flame && build_flame(d, m, r, o) < 0)) {
+	if (!d->names || build_timeline(d, m, sum, ts, nts, pid) < 0 ||
+	    build_threads(d, ts, nts, pid) < 0 || (o->flame && build_flame(d, m, r, o) < 0)) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

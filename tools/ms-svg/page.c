@@ -16,12 +16,21 @@ void draw_page(cairo_t *cr, double w, double h, const struct page *pg,
 	const struct flame *fl = pg->flame ? pg->flame : &empty_flame;
 	const char *what = pg->flame_what ? pg->flame_what : "live at the peak";
 
+	double notew = 0;
+
 	cairo_save(cr);
 	cairo_set_source_rgb(cr, 1, 1, 1);
 	cairo_paint(cr);
-	draw_title(cr, &band, pg->title, pg->subtitle);
 	/* Notes at the top right, where the eye finds them before reading
-	 * the figures. */
+	 * the figures; the title gives way to them. */
+	text_font(cr, 12, 1);
+	if (pg->note)
+		notew = text_width(cr, pg->note);
+	if (pg->warning && text_width(cr, pg->warning) > notew)
+		notew = text_width(cr, pg->warning);
+	if (notew > 0 && notew < w / 2)
+		band.w = w - notew - 16;
+	draw_title(cr, &band, pg->title, pg->subtitle);
 	text_font(cr, 12, 1);
 	if (pg->note) {
 		cairo_set_source_rgb(cr, 0.60, 0.25, 0.0);
