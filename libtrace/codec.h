@@ -133,6 +133,20 @@ static inline void mst__put_vs(struct mst__out *o, int64_t v)
 	mst__put_vu(o, mst__zigzag(v));
 }
 
+/*
+ * An address delta (FORMAT.md §2 "va"): allocators return 16-byte aligned
+ * blocks, so the 4 low bits of a delta are almost always zero and are
+ * written, behind a flag bit, only when they are not.
+ */
+static inline void mst__put_va(struct mst__out *o, uint64_t d)
+{
+	unsigned low = d & 15;
+
+	mst__put_vu(o, mst__zigzag((int64_t)d >> 4) << 1 | (low != 0));
+	if (low)
+		mst__put_u8(o, low);
+}
+
 static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 {
 	mst__put_vu(o, n);
@@ -143,6 +157,50 @@ static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 	if (n)
 		memcpy(o->p + o->len, b, n);
 	o->len += n;
+}
+
+/*
+ * The per-thread address chains of a chunk (FORMAT.md §5): thread index ->
+ * last address written by that thread's ALLOC or FREE. Open addressing on
+ * a power-of-two table; the used list clears it in time proportional to
+ * the threads the chunk saw, not the table size.
+ */
+struct mst__addr_slot {
+	uint64_t thread, addr;
+	int busy;
+};
+
+struct mst__addr_tab {
+	struct mst__addr_slot *slots;
+	uint32_t *used;
+	size_t nused, cap;
+};
+
+static inline size_t mst__tab_find(const struct mst__addr_tab *t, uint64_t thread)
+{
+	size_t mask = t->cap - 1, i = (thread * 0x9e3779b97f4a7c15ull) >> 32 & mask;
+
+	while (t->slots[i].busy && t->slots[i].thread != thread)
+		i = (i + 1) & mask;
+	return i;
+}
+
+static inline void mst__tab_set(struct mst__addr_tab *t, size_t i, uint64_t thread,
+				uint64_t addr)
+{
+	if (!t->slots[i].busy) {
+		t->slots[i].busy = 1;
+		t->slots[i].thread = thread;
+		t->used[t->nused++] = i;
+	}
+	t->slots[i].addr = addr;
+}
+
+static inline void mst__tab_clear(struct mst__addr_tab *t)
+{
+	for (size_t k = 0; k < t->nused; k++)
+		t->slots[t->used[k]].busy = 0;
+	t->nused = 0;
 }
 
 /*
@@ -202,6 +260,24 @@ static inline uint8_t mst__get_u8(struct mst__in *in)
 		return 0;
 	}
 	return *in->p++;
+}
+
+static inline uint64_t mst__get_va(struct mst__in *in)
+{
+	uint64_t u = mst__get_vu(in), d;
+
+	if (!in->err && u >= 1ull << 61) {
+		in->err = "address delta out of range";
+		return 0;
+	}
+	d = (uint64_t)mst__unzigzag(u >> 1) << 4;
+	if (u & 1) {
+		uint8_t low = mst__get_u8(in);
+		if (!in->err && (low == 0 || low > 15))
+			in->err = "bad low bits of an address delta";
+		d |= low & 15;
+	}
+	return d;
 }
 
 /* Returns a pointer to N bytes (after a vu length) or NULL with .err set. */

@@ -56,7 +56,8 @@ struct mst_reader {
 	ZSTD_DCtx *dctx;
 	uint8_t *rbase, *rp, *rend;   /* records of the current chunk */
 
-	uint64_t d_time, d_addr;      /* the chunk's delta state */
+	uint64_t d_time;              /* the chunk's delta state */
+	struct mst__addr_tab addrs;
 	uint64_t last_time;           /* times never decrease across chunks */
 
 	struct mst_record rec;
@@ -249,7 +250,7 @@ static int next_chunk(struct mst_reader *r)
 		r->rp = r->rbase;
 		r->rend = r->rbase + raw;
 		r->d_time = 0;
-		r->d_addr = 0;
+		mst__tab_clear(&r->addrs);
 		return MST_OK;
 	}
 }
@@ -293,6 +294,36 @@ static uint64_t get_time(struct mst_reader *r, struct mst__in *in)
 	r->d_time = t;
 	r->last_time = t;
 	return t;
+}
+
+/*
+ * The address chain of THREAD: the slot to update after decoding. The
+ * table grows with the threads of one chunk, which its size bounds.
+ */
+static int addr_slot(struct mst_reader *r, uint64_t thread, size_t *slot)
+{
+	struct mst__addr_tab *t = &r->addrs;
+
+	if (2 * (t->nused + 1) > t->cap) {
+		struct mst__addr_tab n = { 0 };
+		n.cap = t->cap ? 2 * t->cap : 64;
+		n.slots = calloc(n.cap, sizeof(*n.slots));
+		n.used = calloc(n.cap / 2 + 1, sizeof(*n.used));
+		if (!n.slots || !n.used) {
+			free(n.slots);
+			free(n.used);
+			return -1;
+		}
+		for (size_t k = 0; k < t->nused; k++) {
+			const struct mst__addr_slot *o = &t->slots[t->used[k]];
+			mst__tab_set(&n, mst__tab_find(&n, o->thread), o->thread, o->addr);
+		}
+		free(t->slots);
+		free(t->used);
+		*t = n;
+	}
+	*slot = mst__tab_find(t, thread);
+	return 0;
 }
 
 static int stack_ok(struct mst_reader *r, struct mst__in *in, uint64_t id)
@@ -680,6 +711,7 @@ static int decode_record(struct mst_reader *r)
 {
 	const uint8_t *at = r->rp;
 	struct mst__in in = { r->rp, r->rend, NULL };
+	size_t slot;
 	uint64_t type = mst__get_vu(&in);
 
 	if (in.err)
@@ -690,15 +722,18 @@ static int decode_record(struct mst_reader *r)
 		a->time = get_time(r, &in);
 		a->thread = mst__get_vu(&in);
 		a->func = mst__get_u8(&in);
-		r->d_addr += (uint64_t)mst__get_vs(&in);
-		a->addr = r->d_addr;
+		if (addr_slot(r, a->thread, &slot))
+			return nomem(r);
+		a->addr = (r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0) +
+			  mst__get_va(&in);
+		mst__tab_set(&r->addrs, slot, a->thread, a->addr);
 		a->size = mst__get_vu(&in);
 		a->stack = mst__get_vu(&in);
 		if (!in.err && (a->func == 0 || a->func > MST_ALLOC_FUNC_MAX))
 			in.err = "unknown allocation function";
 		a->alignment = mst_alloc_func_has_alignment(a->func) ? mst__get_vu(&in) : 0;
 		a->old_addr = mst_alloc_func_is_realloc(a->func) ?
-			      a->addr + (uint64_t)mst__get_vs(&in) : 0;
+			      a->addr + mst__get_va(&in) : 0;
 		stack_ok(r, &in, a->stack);
 	} else if (type == MST__T_FREE) {
 		struct mst_free *f = &r->rec.u.free;
@@ -706,8 +741,11 @@ static int decode_record(struct mst_reader *r)
 		f->time = get_time(r, &in);
 		f->thread = mst__get_vu(&in);
 		f->func = mst__get_u8(&in);
-		r->d_addr += (uint64_t)mst__get_vs(&in);
-		f->addr = r->d_addr;
+		if (addr_slot(r, f->thread, &slot))
+			return nomem(r);
+		f->addr = (r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0) +
+			  mst__get_va(&in);
+		mst__tab_set(&r->addrs, slot, f->thread, f->addr);
 		f->stack = mst__get_vu(&in);
 		if (!in.err && (f->func == 0 || f->func > MST_FREE_FUNC_MAX))
 			in.err = "unknown free function";
@@ -926,6 +964,8 @@ void mst_reader_close(struct mst_reader *r)
 	free(r->syms);
 	free(r->header_mem);
 	free(r->stk);
+	free(r->addrs.slots);
+	free(r->addrs.used);
 	for (size_t i = 0; i < r->nmods; i++)
 		free(r->mods[i]);
 	free(r->mods);

@@ -22,6 +22,9 @@
 #include <zstd.h>
 
 #define DEFAULT_CHUNK (256u << 10)
+/* Threads one chunk may hold; a chunk with more ends early (state resets). */
+#define ADDR_TAB 1024
+#define MAX_CHUNK_THREADS (ADDR_TAB / 2)
 #define DEFAULT_LEVEL 3
 
 struct mst_writer {
@@ -39,7 +42,8 @@ struct mst_writer {
 	ZSTD_CCtx *cctx;
 
 	/* Delta state of the chunk being filled (FORMAT.md §5). */
-	uint64_t d_time, d_addr;
+	uint64_t d_time;
+	struct mst__addr_tab addrs;
 
 	uint64_t last_time;           /* time order across chunks */
 	uint64_t bytes, events, stacks;
@@ -137,7 +141,10 @@ int mst_writer_open(struct mst_writer **out, int fd,
 	w->out_cap = out_cap_for(w->raw_cap);
 	w->raw = malloc(w->raw_cap);
 	w->out = malloc(w->out_cap);
-	if (!w->raw || !w->out)
+	w->addrs.cap = ADDR_TAB;
+	w->addrs.slots = calloc(ADDR_TAB, sizeof(*w->addrs.slots));
+	w->addrs.used = calloc(ADDR_TAB, sizeof(*w->addrs.used));
+	if (!w->raw || !w->out || !w->addrs.slots || !w->addrs.used)
 		return fail(w, MST_ERR_NOMEM, "cannot allocate %zu bytes of chunk buffers",
 			    w->raw_cap + w->out_cap);
 	(void)mst_crc32c(0, NULL, 0);     /* build the tables now, not in a handler */
@@ -203,7 +210,7 @@ static int write_chunk(struct mst_writer *w)
 
 	w->raw_len = 0;
 	w->d_time = 0;
-	w->d_addr = 0;
+	mst__tab_clear(&w->addrs);
 	return emit(w, h, MST__CHUNK_HDR_LEN + stored);
 }
 
@@ -366,9 +373,9 @@ static const uint8_t ext_code[] = {
 };
 
 /*
- * Encodes REC at the cursor with delta state *T, *A. On overflow the
- * cursor says so and the caller retries in a fresh chunk, re-encoding
- * against the reset state.
+ * Encodes REC at the cursor with delta state *T and *A, the last address
+ * of the record's thread. On overflow the cursor says so and the caller
+ * retries in a fresh chunk, re-encoding against the reset state.
  */
 static void encode_record(struct mst__out *o, const struct mst_record *rec,
 			  uint64_t *t, uint64_t *a)
@@ -380,7 +387,7 @@ static void encode_record(struct mst__out *o, const struct mst_record *rec,
 		put_time(o, t, al->time);
 		mst__put_vu(o, al->thread);
 		mst__put_u8(o, al->func);
-		mst__put_vs(o, (int64_t)(al->addr - *a));
+		mst__put_va(o, al->addr - *a);
 		*a = al->addr;
 		mst__put_vu(o, al->size);
 		mst__put_vu(o, al->stack);
@@ -388,7 +395,7 @@ static void encode_record(struct mst__out *o, const struct mst_record *rec,
 			mst__put_vu(o, al->alignment);
 		if (mst_alloc_func_is_realloc(al->func))
 			/* NULL is old address 0 (FORMAT.md §5.1). */
-			mst__put_vs(o, (int64_t)(al->old_addr - *a));
+			mst__put_va(o, al->old_addr - *a);
 		return;
 	}
 	case MST_REC_FREE: {
@@ -397,7 +404,7 @@ static void encode_record(struct mst__out *o, const struct mst_record *rec,
 		put_time(o, t, f->time);
 		mst__put_vu(o, f->thread);
 		mst__put_u8(o, f->func);
-		mst__put_vs(o, (int64_t)(f->addr - *a));
+		mst__put_va(o, f->addr - *a);
 		*a = f->addr;
 		mst__put_vu(o, f->stack);
 		return;
@@ -540,13 +547,28 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 		 * use all of a grown buffer. */
 		size_t cap = w->raw_len ? w->chunk_size : w->raw_cap;
 		struct mst__out o = { w->raw, w->raw_len, cap > w->raw_len ? cap : w->raw_len, 0 };
-		uint64_t t = w->d_time, a = w->d_addr;
+		uint64_t t = w->d_time, a = 0, thread = 0;
+		size_t slot = 0;
+		int ev = rec->type == MST_REC_ALLOC || rec->type == MST_REC_FREE;
 
+		if (ev) {
+			thread = rec->type == MST_REC_ALLOC ? rec->u.alloc.thread : rec->u.free.thread;
+			slot = mst__tab_find(&w->addrs, thread);
+			if (!w->addrs.slots[slot].busy && w->addrs.nused >= MAX_CHUNK_THREADS) {
+				st = write_chunk(w);
+				if (st)
+					return st;
+				continue;
+			}
+			if (w->addrs.slots[slot].busy)
+				a = w->addrs.slots[slot].addr;
+		}
 		encode_record(&o, rec, &t, &a);
 		if (!o.overflow) {
 			w->raw_len = o.len;
 			w->d_time = t;
-			w->d_addr = a;
+			if (ev)
+				mst__tab_set(&w->addrs, slot, thread, a);
 			break;
 		}
 		if (w->raw_len) {
@@ -606,6 +628,8 @@ int mst_writer_close(struct mst_writer *w)
 		return MST_OK;
 	st = w->failed ? w->failed : mst_writer_flush(w);
 	ZSTD_freeCCtx(w->cctx);
+	free(w->addrs.slots);
+	free(w->addrs.used);
 	free(w->raw);
 	free(w->out);
 	free(w);

@@ -107,6 +107,61 @@ static void test_varints(void)
 	CHECK(ok, "100000 random varints round-trip");
 }
 
+static int va_roundtrip(uint64_t d, size_t *len)
+{
+	uint8_t buf[16];
+	struct mst__out o = { buf, 0, sizeof(buf), 0 };
+	struct mst__in in;
+	uint64_t got;
+
+	mst__put_va(&o, d);
+	*len = o.len;
+	in = (struct mst__in){ buf, buf + o.len, NULL };
+	got = mst__get_va(&in);
+	return !o.overflow && got == d && !in.err && in.p == buf + o.len;
+}
+
+static void test_address_deltas(void)
+{
+	static const uint64_t v[] = { 0, 16, -16ull, 8, -8ull, 1, 15, -1ull,
+				      0x5555555a0010ull, -0x5555555a0010ull,
+				      UINT64_MAX, 1ull << 63, (1ull << 63) + 16, INT64_MAX };
+	size_t len;
+	int ok = 1;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (!va_roundtrip(v[i], &len))
+			ok = 0;
+	CHECK(ok, "address deltas round-trip: aligned, unaligned, negative, 64-bit extremes");
+	CHECK(va_roundtrip(16, &len) && len == 1, "+16 takes one byte");
+	CHECK(va_roundtrip(-512ull, &len) && len == 1 && va_roundtrip(-1024ull, &len) && len == 2, "-512 takes one byte, -1024 two");
+	CHECK(va_roundtrip(1 << 20, &len) && len == 3, "+1 MiB takes 3 bytes");
+	CHECK(va_roundtrip(8, &len) && len == 2, "an unaligned +8 takes a flag and a byte");
+	ok = 1;
+	for (uint64_t x = 1; x < 200000 && ok; x = x * 3 + 7)
+		for (unsigned low = 0; low < 16; low++)
+			if (!va_roundtrip((x << 4) | low, &len) || !va_roundtrip(-((x << 4) | low), &len))
+				ok = 0;
+	CHECK(ok, "every low nibble with many magnitudes and both signs");
+	{
+		static const uint8_t zero_low[] = { 0x01, 0x00 };
+		static const uint8_t big_low[] = { 0x03, 0x10 };
+		static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
+		struct mst__in in = { zero_low, zero_low + 2, NULL };
+		mst__get_va(&in);
+		CHECK(in.err != NULL, "a flagged delta with zero low bits is corrupt");
+		in = (struct mst__in){ big_low, big_low + 2, NULL };
+		mst__get_va(&in);
+		CHECK(in.err != NULL, "low bits above 15 are corrupt");
+		in = (struct mst__in){ huge, huge + sizeof(huge), NULL };
+		mst__get_va(&in);
+		CHECK(in.err != NULL, "a delta value of 2^61 or more is corrupt");
+		in = (struct mst__in){ zero_low, zero_low + 1, NULL };
+		mst__get_va(&in);
+		CHECK(in.err != NULL, "a flagged delta cut before its low byte is an error");
+	}
+}
+
 static void test_bytes_bounds(void)
 {
 	static const uint8_t b[] = { 0x05, 'a', 'b' };
@@ -179,6 +234,7 @@ static void test_names(void)
 int main(void)
 {
 	test_varints();
+	test_address_deltas();
 	test_bytes_bounds();
 	test_crc();
 	test_names();

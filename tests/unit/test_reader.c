@@ -260,18 +260,18 @@ static void test_bad_records(void)
 	RESET();        /* ALLOC with func 14 */
 	mst__put_vu(&o, MST__T_ALLOC);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 14);
-	mst__put_vs(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+	mst__put_va(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown allocation function"),
 	      "alloc func 14 is corrupt: %s", d);
 	RESET();        /* FREE with func 6 */
 	mst__put_vu(&o, MST__T_FREE);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 6);
-	mst__put_vs(&o, 16); mst__put_vu(&o, 0);
+	mst__put_va(&o, 16); mst__put_vu(&o, 0);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "free func 6 is corrupt: %s", d);
 	RESET();        /* ALLOC naming stack 5 before any STACK */
 	mst__put_vu(&o, MST__T_ALLOC);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
-	mst__put_vs(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 5);
+	mst__put_va(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 5);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "stack node not yet defined"),
 	      "an undefined stack is corrupt: %s", d);
 	RESET();        /* STACK whose parent is itself */

@@ -386,6 +386,70 @@ static void test_tables(void)
 	membuf_free(&m);
 }
 
+/*
+ * Address chains are per thread within a chunk; a chunk holds at most 512
+ * threads' chains, so 2000 threads in a row must split chunks and still
+ * read back exactly, unaligned and far-apart addresses included.
+ */
+static void test_many_threads(void)
+{
+	struct membuf m = { 0 };
+	struct mst_writer_options o = { .chunk_size = 1 << 20, .sink = membuf_sink, .sink_ctx = &m };
+	struct mst_writer *w;
+	struct mst_reader *r;
+	struct mst_reader_stats st;
+	const struct mst_record *rec;
+	struct mst_record x;
+	struct gen g;
+	int fd, bad = 0, n = 0, s;
+
+	gen_init(&g, 12);
+	mst_writer_open(&w, -1, &o);
+	gen_header(&g, &x);
+	mst_writer_add(w, &x);
+	for (int round = 0; round < 3; round++) {
+		for (uint64_t t = 0; t < 2000; t++) {
+			memset(&x, 0, sizeof(x));
+			x.type = round == 1 ? MST_REC_FREE : MST_REC_ALLOC;
+			if (round == 1) {
+				x.u.free = (struct mst_free){ 10 + round, t * 7919, MST_FREE_FREE,
+							      0x7f0000000000ull + t * 4096 + (t & 15), 0 };
+			} else {
+				x.u.alloc = (struct mst_alloc){ 10 + round, t * 7919, MST_ALLOC_REALLOC,
+								0x7f0000000000ull + t * 4096 + (t & 15) + round,
+								t, 0, 0, round ? 0x1008 : 0 };
+			}
+			if (mst_writer_add(w, &x) != MST_OK)
+				bad++;
+		}
+	}
+	mst_writer_close(w);
+	open_bytes(&r, &fd, m.p, m.len);
+	while ((s = mst_reader_next(r, &rec)) == MST_OK) {
+		uint64_t t = n % 2000;
+		int round = n / 2000;
+		if (rec->type == MST_REC_HEADER)
+			continue;
+		if (round == 1) {
+			if (rec->type != MST_REC_FREE || rec->u.free.thread != t * 7919 ||
+			    rec->u.free.addr != 0x7f0000000000ull + t * 4096 + (t & 15))
+				bad++;
+		} else if (rec->type != MST_REC_ALLOC || rec->u.alloc.thread != t * 7919 ||
+			   rec->u.alloc.addr != 0x7f0000000000ull + t * 4096 + (t & 15) + round ||
+			   rec->u.alloc.old_addr != (round ? 0x1008u : 0)) {
+			bad++;
+		}
+		n++;
+	}
+	mst_reader_stats(r, &st);
+	CHECK(bad == 0 && n == 6000, "2000 threads x 3 rounds read back exactly (%d records, %d bad)", n, bad);
+	CHECK(st.chunks >= 12, "a chunk ends after 512 threads' chains (%llu chunks)",
+	      (unsigned long long)st.chunks);
+	CHECK(s == MST_ERR_TRUNCATED, "no END: truncated");
+	close_bytes(r, fd);
+	membuf_free(&m);
+}
+
 int main(void)
 {
 	test_matrix();
@@ -395,5 +459,6 @@ int main(void)
 	test_append();
 	test_pipe();
 	test_tables();
+	test_many_threads();
 	return tap_done();
 }
