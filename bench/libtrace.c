@@ -6,7 +6,13 @@
  * a few hundred distinct stacks, power-law sizes, some calloc and realloc,
  * nanosecond times with irregular gaps.
  *
- *     libtrace [EVENTS [CHUNK_KIB [LEVEL]]]   (default 10000000, 256, 3)
+ *     libtrace [--churn-only] [--pattern random|recent] [EVENTS [CHUNK_KIB [LEVEL]]]
+ *
+ * (defaults 10000000 events, 256 KiB chunks, zstd level 3). "random" frees
+ * uniformly random live blocks, the worst case for address deltas;
+ * "recent" frees mostly among the 64 latest allocations, as programs with
+ * temporal locality do. --churn-only runs the churn and writes nothing, so
+ * another tracer (heaptrack) can record the very same work.
  *
  * Prints one key=value line per figure; bench/libtrace.sh runs it for a few
  * settings side by side.
@@ -30,6 +36,8 @@ struct ev {
 	uint32_t stack;
 	uint8_t thread, type, func;
 };
+
+static int recent;                  /* --pattern recent */
 
 struct thread {
 	int index;
@@ -99,6 +107,7 @@ static uint32_t pick_stack(uint64_t *rng)
 static void *churn(void *arg)
 {
 	struct thread *t = arg;
+	size_t ring[64] = { 0 }, nring = 0;
 	void **slot = calloc(SLOTS, sizeof(void *));
 	uint64_t *size = calloc(SLOTS, sizeof(uint64_t));
 	uint32_t *stack = calloc(SLOTS, sizeof(uint32_t));
@@ -108,6 +117,9 @@ static void *churn(void *arg)
 	while (t->nlog + 2 <= t->nevents) {
 		size_t i = rnd(&t->rng) % SLOTS;
 		struct ev *e = &t->log[t->nlog];
+
+		if (recent && nring && rnd(&t->rng) % 4)
+			i = ring[rnd(&t->rng) % (nring < 64 ? nring : 64)];
 		uint64_t r = rnd(&t->rng) % 100;
 
 		memset(e, 0, sizeof(*e));
@@ -160,6 +172,7 @@ static void *churn(void *arg)
 			slot[i] = p;
 			size[i] = n;
 			stack[i] = e->stack;
+			ring[nring++ % 64] = i;
 		}
 		t->nlog++;
 	}
@@ -199,9 +212,25 @@ static void add(struct mst_writer *w, const struct mst_record *rec)
 
 int main(int argc, char **argv)
 {
-	int churn_only = argc > 1 && strcmp(argv[1], "--churn-only") == 0;
-	char **args = argv + churn_only;
-	int nargs = argc - churn_only;
+	int churn_only = 0;
+	char **args;
+	int nargs;
+
+	while (argc > 1 && argv[1][0] == '-') {
+		if (strcmp(argv[1], "--churn-only") == 0) {
+			churn_only = 1;
+		} else if (strcmp(argv[1], "--pattern") == 0 && argc > 2) {
+			recent = strcmp(argv[2], "recent") == 0;
+			argv++, argc--;
+		} else {
+			fputs("usage: libtrace [--churn-only] [--pattern random|recent] "
+			      "[EVENTS [CHUNK_KIB [LEVEL]]]\n", stderr);
+			return 2;
+		}
+		argv++, argc--;
+	}
+	args = argv;
+	nargs = argc;
 	uint64_t nevents = nargs > 1 ? strtoull(args[1], NULL, 10) : 10000000;
 	size_t chunk = (nargs > 2 ? strtoull(args[2], NULL, 10) : 256) << 10;
 	int level = nargs > 3 ? atoi(args[3]) : 3;
@@ -312,8 +341,9 @@ int main(int argc, char **argv)
 	mst_reader_close(r);
 	close(fd);
 
-	printf("events=%llu threads=%d chunk_kib=%zu zstd_level=%d\n",
-	       (unsigned long long)done, THREADS, chunk >> 10, level);
+	printf("pattern=%s events=%llu threads=%d chunk_kib=%zu zstd_level=%d\n",
+	       recent ? "recent" : "random", (unsigned long long)done, THREADS,
+	       chunk >> 10, level);
 	printf("trace_bytes=%zu\n", s.len);
 	printf("bytes_per_event=%.3f\n", (double)s.len / done);
 	printf("writer_events_per_s=%.0f\n", done / wtime);
