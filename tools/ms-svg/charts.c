@@ -176,6 +176,38 @@ static void y_axis(cairo_t *cr, struct plot *p, const struct ticks *t, int kind)
 	}
 }
 
+/* A second value axis on the right (labels only, no grid: the grid is the
+ * left axis'), for series of another magnitude; sets P's y range. */
+static void right_axis(cairo_t *cr, struct plot *p, const struct ticks *t,
+		       double title_x)
+{
+	char buf[64];
+	size_t i;
+	double top = t->v[t->n - 1], x = p->a.x + p->a.w;
+	p->y0 = 0;
+	p->y1 = top > 0 ? top : 1;
+	text_font(cr, FONT_TICK, 0);
+	set_rgb(cr, &muted, 1);
+	cairo_set_line_width(cr, 1);
+	cairo_move_to(cr, x + 0.5, p->a.y);
+	cairo_line_to(cr, x + 0.5, p->a.y + p->a.h);
+	cairo_stroke(cr);
+	for (i = 0; i < t->n; i++) {
+		double y = round(py(p, t->v[i])) + 0.5;
+		cairo_move_to(cr, x, y);
+		cairo_line_to(cr, x + 4, y);
+		cairo_stroke(cr);
+		fmt_bytes_tick(t->v[i], t->step, top, buf, sizeof(buf));
+		text_at(cr, x + 12, y + 4, 0, buf);
+	}
+	text_font(cr, FONT_LABEL, 0);
+	cairo_save(cr);
+	cairo_translate(cr, title_x, p->a.y + p->a.h / 2);
+	cairo_rotate(cr, -M_PI / 2);
+	text_at(cr, 0, 0, 0.5, "RSS, arena");
+	cairo_restore(cr);
+}
+
 /* The frame's left and bottom edges. */
 static void axes_frame(cairo_t *cr, const struct plot *p)
 {
@@ -416,9 +448,10 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	struct column *col;
 	struct plot p;
 	struct ticks t;
-	uint64_t ymax = 0;
-	int has_rss = 0, has_arena = 0;
+	uint64_t ymax = 0, cmax = 0;
+	int has_rss = 0, has_arena = 0, twin;
 	double top, xspan;
+	struct plot q;
 	struct rect peak_box = { 0, 0, 0, 0 };
 	char buf[128];
 	size_t i;
@@ -430,15 +463,21 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 			ymax = d->b[i].max;
 		if (d->b[i].rss) {
 			has_rss = 1;
-			if (d->b[i].rss > ymax)
-				ymax = d->b[i].rss;
+			if (d->b[i].rss > cmax)
+				cmax = d->b[i].rss;
 		}
 		if (d->b[i].arena) {
 			has_arena = 1;
-			if (d->b[i].arena > ymax)
-				ymax = d->b[i].arena;
+			if (d->b[i].arena > cmax)
+				cmax = d->b[i].arena;
 		}
 	}
+	/* RSS of a process with a small heap (an interpreter, a program
+	 * with big static data) would flatten the heap to a line: past 4x
+	 * the heap, the counters get their own axis on the right. */
+	twin = ymax > 0 && cmax > 4 * ymax;
+	if (!twin && cmax > ymax)
+		ymax = cmax;
 	if (d->n == 0 || (d->allocations == 0 && !has_rss && !has_arena)) {
 		draw_message(cr, r, "no allocations recorded");
 		return;
@@ -462,13 +501,13 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 		key[nkey++].kind = KEY_AREA;
 	}
 	if (has_rss) {
-		key[nkey].label = "RSS";
+		key[nkey].label = twin ? "RSS (right axis)" : "RSS";
 		key[nkey].color = palette(2);
 		key[nkey].kind = KEY_LINE;
 		key[nkey++].dash = 1;
 	}
 	if (has_arena) {
-		key[nkey].label = "allocator arena";
+		key[nkey].label = twin ? "allocator arena (right axis)" : "allocator arena";
 		key[nkey].color = palette(6);
 		key[nkey].kind = KEY_LINE;
 		key[nkey++].dash = 2;
@@ -479,7 +518,7 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 
 	p.a.x = r->x + 90;
 	p.a.y = top + 8;
-	p.a.w = floor(r->w - 90 - 24);
+	p.a.w = floor(r->w - 90 - (twin ? 84 : 24));
 	p.a.h = r->y + r->h - 44 - p.a.y;
 	if (p.a.w < 20 || p.a.h < 20)
 		return;
@@ -496,6 +535,11 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	/* Headroom so the peak label sits above the peak. */
 	ticks_bytes((double)ymax * 1.12, (int)(p.a.h / 45) < 2 ? 2 : (int)(p.a.h / 45), &t);
 	y_axis(cr, &p, &t, AXIS_BYTES);
+	q = p;
+	if (twin) {
+		ticks_bytes((double)cmax * 1.05, (int)(p.a.h / 45) < 2 ? 2 : (int)(p.a.h / 45), &t);
+		right_axis(cr, &q, &t, r->x + r->w - 8);
+	}
 
 	ncol = (size_t)p.a.w;
 	col = calloc(ncol, sizeof(*col));
@@ -546,13 +590,13 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	cairo_stroke(cr);
 	cairo_set_line_width(cr, 1.5);
 	if (has_rss) {
-		column_line(cr, &p, col, ncol, 1);
+		column_line(cr, &q, col, ncol, 1);
 		set_rgb(cr, palette(2), 1);
 		set_dash(cr, 1);
 		cairo_stroke(cr);
 	}
 	if (has_arena) {
-		column_line(cr, &p, col, ncol, 2);
+		column_line(cr, &q, col, ncol, 2);
 		set_rgb(cr, palette(6), 1);
 		set_dash(cr, 2);
 		cairo_stroke(cr);
@@ -595,7 +639,7 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 	if (d->end_bytes > 0) {
 		double x = p.a.x + p.a.w + 5, y = py(&p, (double)d->end_bytes);
 		double y0 = py(&p, 0), w = text_width(cr, buf), ly = y - 6;
-		double tries[3] = { y - 6, y + 16, y + 34 };
+		double tries[4] = { y - 6, y + 16, y + 34, peak_box.y - 4 };
 		int k;
 		set_rgb(cr, palette(2), 1);
 		cairo_set_line_width(cr, 2);
@@ -604,7 +648,7 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 		cairo_line_to(cr, x, y0);
 		cairo_line_to(cr, x - 3, y0);
 		cairo_stroke(cr);
-		for (k = 0; k < 3; k++) {
+		for (k = 0; k < 4; k++) {
 			struct rect b = { p.a.x + p.a.w - 4 - w - 3, tries[k] - 14, w + 6, 18 };
 			if (tries[k] < p.a.y + 12 || tries[k] > p.a.y + p.a.h - 4)
 				continue;
