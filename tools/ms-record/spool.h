@@ -140,6 +140,9 @@ struct spool_ring {
 	uint64_t slots_off;           /* offset of the slots in the spool */
 	uint32_t nslots;              /* power of two */
 	uint32_t tid;
+	/* drop mode: dropped since the thread's last DROPPED event (written by
+	 * the thread; the writer emits what is left when the trace ends) */
+	volatile uint64_t drop_events, drop_bytes;
 };
 
 /* An interned stack node; ready is set last (release) by its creator. */

@@ -248,6 +248,7 @@ int thread_attach(struct tstate *t)
 	r->thread = (uint32_t)__atomic_add_fetch(&spool->next_thread, 1, __ATOMIC_RELAXED);
 	r->tid = (uint32_t)syscall(SYS_gettid);
 	r->inflight = 0;
+	r->drop_events = r->drop_bytes = 0;
 	t->thread = r->thread;
 	t->ring = r;
 	__atomic_store_n(&r->state, RING_LIVE, __ATOMIC_RELEASE);
@@ -395,9 +396,9 @@ static void flush_drops(struct tstate *t)
 	ev->nslots = 1;
 	ev->stack = 0;
 	ev->time = now_after();
-	ev->addr = t->drop_events;
-	ev->size = t->drop_bytes;
-	t->drop_events = t->drop_bytes = 0;
+	ev->addr = t->ring->drop_events;
+	ev->size = t->ring->drop_bytes;
+	t->ring->drop_events = t->ring->drop_bytes = 0;
 }
 
 /* Generic event with a payload of LEN bytes after the first slot. */
@@ -458,7 +459,7 @@ void record_alloc(struct tstate *t, int func, void *p, size_t size,
 	n = (align || func == MST_ALLOC_REALLOC ||
 	     func == MST_ALLOC_REALLOCARRAY) ? 2 : 1;
 	t->depth++;
-	if (unlikely(t->drop_events))
+	if (unlikely(t->ring && t->ring->drop_events))
 		flush_drops(t);
 	ev = ev_reserve(t, n);
 	if (likely(ev != NULL)) {
@@ -475,9 +476,9 @@ void record_alloc(struct tstate *t, int func, void *p, size_t size,
 			x[0] = (uintptr_t)old;
 			x[1] = align;
 		}
-	} else {
-		t->drop_events++;
-		t->drop_bytes += size;
+	} else if (t->ring) {
+		t->ring->drop_events++;
+		t->ring->drop_bytes += size;
 	}
 	ev_commit(t);
 }
@@ -495,7 +496,7 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 		return;
 	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
 	t->depth++;
-	if (unlikely(t->drop_events))
+	if (unlikely(t->ring && t->ring->drop_events))
 		flush_drops(t);
 	ev = ev_reserve(t, 1);
 	if (likely(ev != NULL)) {
@@ -506,8 +507,8 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 		ev->time = ts;
 		ev->addr = (uintptr_t)p;
 		ev->size = 0;
-	} else {
-		t->drop_events++;
+	} else if (t->ring) {
+		t->ring->drop_events++;
 	}
 	ev_commit(t);
 }

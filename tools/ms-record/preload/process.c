@@ -61,6 +61,7 @@ void stack_attach_spool(void);
 int writer_header(void);
 void writer_resume(void);
 void writer_checkpoint_now(void);
+void writer_abandon(void);
 
 /* dlsym under the guard: a failed lookup allocates its error message and
  * a later dlsym/dlerror frees it, neither of which is the program's. */
@@ -1064,13 +1065,13 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 
 static int start_trace(void)
 {
-	if (spool_create())
+	if (writer_open_trace(0))
 		return -1;
-	clock_init(spool);
-	if (writer_open_trace(0)) {
-		spool_unmap();
+	if (spool_create()) {
+		writer_abandon();
 		return -1;
 	}
+	clock_init(spool);
 	if (writer_header()) {
 		spool_unmap();
 		return -1;
@@ -1161,7 +1162,7 @@ __attribute__((constructor(101))) static void recorder_init(void)
 	dlerror();
 	t->guard--;
 	if (start_trace())
-		log_error("not recording: cannot start the trace '%s'", cfg.trace_path);
+		log_debug("not recording");
 }
 
 /* ---- annotations (memscope.h finds these with dlsym) ---- */

@@ -53,7 +53,6 @@ struct tstate {
 	uint32_t mask;
 	uint32_t thread;            /* thread index, 0 = not attached */
 	uint64_t prng;
-	uint64_t drop_events, drop_bytes;
 	uint32_t parent;            /* creating thread's index */
 	uintptr_t stack_hi;
 	int capturing;              /* inside stack_capture (signal nesting) */

@@ -587,6 +587,25 @@ single:
 
 extern uint32_t ring_hwm;
 
+/* At the end: drops no later event of their thread reported. */
+static void drops_left(struct drain_ctx *d, uint32_t nrings)
+{
+	uint32_t i;
+
+	for (i = 0; i < nrings; i++) {
+		struct spool_ring *r = ring_at(d->h, i);
+		struct mst_record rec = { .type = MST_REC_DROPPED };
+
+		if (r->state == RING_FREE || !r->drop_events)
+			continue;
+		rec.u.dropped = (struct mst_dropped){ mst_writer_last_time(d->w), r->thread,
+						      r->drop_events, r->drop_bytes };
+		if (mst_writer_add(d->w, &rec) == 0)
+			*d->dropped += r->drop_events;
+		r->drop_events = r->drop_bytes = 0;
+	}
+}
+
 static void checkpoint(void)
 {
 	struct spool_header *h = spool;
@@ -706,6 +725,8 @@ static long round_once(int final)
 	got = drain_rings(&d, cutoff, n);
 	if (got < 0)
 		return -1;
+	if (final)
+		drops_left(&d, n);
 	return got;
 }
 
@@ -1042,6 +1063,7 @@ EXPORT int memscope_salvage(const char *path, char *err, size_t errlen)
 		salvage_err(err, errlen, "cannot write '%s': %s", tpath, mst_writer_error(w));
 		goto out;
 	}
+	drops_left(&d, SPOOL_MAX_RINGS);
 	events = cp->events + mst_writer_events(w);
 	r.u.end.time = mst_writer_last_time(w);
 	r.u.end.reason = MST_END_SALVAGED;
@@ -1071,4 +1093,17 @@ void writer_checkpoint_now(void)
 {
 	if (mw && spool)
 		flush_and_checkpoint();
+}
+
+/* The spool could not be made: close the (empty) trace again. */
+void writer_abandon(void);
+void writer_abandon(void)
+{
+	if (mw)
+		mst_writer_close(mw);
+	mw = NULL;
+	if (trace_fd >= 0)
+		close(trace_fd);
+	trace_fd = -1;
+	unlink(cfg.trace_path);
 }
