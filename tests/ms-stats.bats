@@ -326,3 +326,11 @@ print(s["estimated"], s["strategy_used"], s["sample_rate"], abs(s["allocations"]
       d["integrity"]["unknown_frees_expected"])'
 	assert_output "True sampled 0.5 True True"
 }
+
+@test "real recording: argv bytes that are not UTF-8 still give valid JSON" {
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	ms-record -q -o trace.memscope "$PROGS/argv_alloc" "$(printf 'a\377b')" "é" > /dev/null
+	ms-stats -s program -o p.json trace.memscope
+	run /usr/bin/python3 -c 'import json; print(ascii(json.load(open("p.json", encoding="utf-8"))["program"]["argv"][1:]))'
+	assert_output "['a\ufffdb', '\xe9']"
+}

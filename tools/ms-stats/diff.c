@@ -88,7 +88,7 @@ static cJSON *site_diff(const struct trace *base, const struct trace *cur,
 			const struct merged *m)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "key", m->key);
+	cJSON_AddItemToObject(o, "key", json_string(m->key));
 	cJSON_AddItemToObject(o, "stack", m->present[1] ? stack_json(cur, m->stack[1]) :
 			      stack_json(base, m->stack[0]));
 	if (m->present[0])
@@ -142,7 +142,7 @@ static cJSON *side_json(const struct trace *t, const struct report_opts *o)
 	cJSON *x;
 	so.sections = SEC_SUMMARY;
 	x = report_trace(t, &so);
-	cJSON_AddItemToObjectCS(x, "file", cJSON_CreateString(t->name));
+	cJSON_AddItemToObjectCS(x, "file", json_string(t->name));
 	return x;
 }
 

@@ -114,6 +114,66 @@ void json_add_ms(cJSON *o, const char *key, const struct trace *t, uint64_t tick
 	cJSON_AddItemToObject(o, key, cJSON_CreateRaw(buf));
 }
 
+/* Length of the valid UTF-8 sequence at S, 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t c;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/* A JSON string of S; paths, argv and names need not be UTF-8 (FORMAT.md
+ * allows any bytes), so invalid bytes become U+FFFD and the JSON stays
+ * valid. */
+cJSON *json_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s), i = 0, o = 0, n;
+	char *buf;
+	cJSON *j;
+	while (p[i] && (n = utf8_len(p + i)))
+		i += n;
+	if (!p[i])
+		return cJSON_CreateString(s);
+	buf = malloc(len * 3 + 1);
+	if (!buf)
+		return cJSON_CreateString("");
+	for (i = 0; p[i];) {
+		n = utf8_len(p + i);
+		if (n) {
+			memcpy(buf + o, p + i, n);
+			o += n;
+			i += n;
+		} else {
+			memcpy(buf + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	buf[o] = 0;
+	j = cJSON_CreateString(buf);
+	free(buf);
+	return j;
+}
+
 static void add_hex(cJSON *o, const char *key, uint64_t v)
 {
 	char buf[24];
@@ -124,7 +184,7 @@ static void add_hex(cJSON *o, const char *key, uint64_t v)
 static void add_str(cJSON *o, const char *key, const char *s)
 {
 	if (s)
-		cJSON_AddStringToObject(o, key, s);
+		cJSON_AddItemToObject(o, key, json_string(s));
 	else
 		cJSON_AddNullToObject(o, key);
 }
@@ -258,7 +318,7 @@ static cJSON *program_json(const struct trace *t)
 	uint64_t i;
 	add_str(o, "path", h->program);
 	for (i = 0; i < h->argc; i++)
-		cJSON_AddItemToArray(argv, cJSON_CreateString(h->argv[i] ? h->argv[i] : ""));
+		cJSON_AddItemToArray(argv, json_string(h->argv[i] ? h->argv[i] : ""));
 	cJSON_AddItemToObject(o, "argv", argv);
 	json_add_u64(o, "pid", h->pid);
 	json_add_u64(o, "ppid", h->ppid);
@@ -743,7 +803,7 @@ cJSON *report_many(const struct trace *ts, size_t n, const struct report_opts *o
 	for (i = 0; i < n; i++) {
 		const struct mst_summary *s = mst_model_summary(ts[i].m);
 		cJSON *p = report_trace(&ts[i], o);
-		cJSON_AddItemToObjectCS(p, "file", cJSON_CreateString(ts[i].name));
+		cJSON_AddItemToObjectCS(p, "file", json_string(ts[i].name));
 		json_add_u64(p, "pid", mst_reader_header(ts[i].r)->pid);
 		cJSON_AddItemToArray(procs, p);
 		allocs += s->allocations;

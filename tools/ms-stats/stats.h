@@ -71,6 +71,8 @@ struct report_opts {
 /* JSON numbers: 64-bit counters are written exactly, as raw text. */
 cJSON *json_u64(uint64_t v);
 cJSON *json_i64(int64_t v);
+/* A string that is valid UTF-8 (invalid bytes become U+FFFD). */
+cJSON *json_string(const char *s);
 void json_add_u64(cJSON *o, const char *key, uint64_t v);
 void json_add_ms(cJSON *o, const char *key, const struct trace *t, uint64_t ticks);
 
