@@ -367,6 +367,19 @@ static void test_pages(void)
 		CHECK(out != NULL, "ten hours render (%s)", err);
 		free(out);
 	}
+	/* RSS far above the heap: counters on a right-hand axis. */
+	{
+		static struct tl_bucket big[1024];
+		struct page pr = pg;
+		size_t i;
+		memcpy(big, buckets, sizeof(big));
+		for (i = 0; i < 1024; i++)
+			big[i].rss = 1ULL << 30;
+		pr.tl.b = big;
+		out = render_mem(&pr, OUT_SVG, 1200, 600, CHART_TIMELINE, 0, "", &len, err);
+		CHECK(out != NULL, "RSS 80x the heap renders on a twin axis (%s)", err);
+		free(out);
+	}
 	/* Small and odd sizes. */
 	out = render_mem(&pg, OUT_PNG, 200, 150, CHART_ALL, 1, "", &len, err);
 	CHECK(out != NULL, "a 200x150 page of everything renders (%s)", err);
