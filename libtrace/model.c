@@ -73,6 +73,8 @@ struct mst_model {
 	struct mst_module_stats *modules;
 	size_t nmodules, modules_cap;
 	struct mt_map free_stack_map; /* free stack id -> 1 + module index */
+	uint64_t last_free_stack;     /* one-entry cache of free_module, */
+	uint32_t last_free_module;    /* stack 0 never cached */
 	struct mt_map cross_map;      /* alloc idx << 32 | free idx -> cross[] */
 	struct mst_module_cross *cross;
 	size_t ncross, cross_cap;
@@ -497,7 +499,7 @@ static uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 
 /* Takes block B out of the live set and every live figure. LIFETIME: the
  * block was given back at time T (recorded in the lifetime histograms). */
-static void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
+static void block_forget(struct mst_model *m, struct mt_block *b, uint64_t t,
 			 int lifetime)
 {
 	struct site_x *sx = &m->sitex[b->site];
@@ -526,6 +528,12 @@ static void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
 		m->tasks[b->task - 1].live_bytes -= size;
 	m->live_bytes -= size;
 	m->live_count--;
+}
+
+static void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
+			 int lifetime)
+{
+	block_forget(m, b, t, lifetime);
 	mt_live_remove(&m->live, b);
 }
 
@@ -565,6 +573,7 @@ static int add_alloc(struct mst_model *m, const struct mst_reader *r,
 	struct site_x *sx;
 	struct mst_site *s;
 	unsigned hb;
+	int existed;
 
 	if (ti == NO_INDEX)
 		return fail(m, MST_ERR_NOMEM, "out of memory");
@@ -594,18 +603,20 @@ static int add_alloc(struct mst_model *m, const struct mst_reader *r,
 	}
 	tx->pending_realloc = 0;
 
-	b = mt_live_find(&m->live, a->addr);
-	if (b) {
-		m->integ.double_allocs++;
-		block_remove(m, b, a->time, 0);
-	}
 	si = site_get(m, r, a->stack);
 	if (si == NO_INDEX)
 		return fail(m, MST_ERR_NOMEM, "out of memory");
-	b = mt_live_insert(&m->live, a->addr);
+	b = mt_live_upsert(&m->live, a->addr, &existed);
 	if (!b)
 		return fail(m, MST_ERR_NOMEM, "out of memory for %zu live blocks",
 			    m->live.len);
+	if (existed) {
+		/* An address already live: the old block is replaced. */
+		m->integ.double_allocs++;
+		block_forget(m, b, a->time, 0);
+		memset(b, 0, sizeof(*b));
+		b->addr = a->addr;
+	}
 	b->size = a->size;
 	b->time = a->time;
 	b->site = si;
@@ -657,11 +668,18 @@ static uint32_t free_module(struct mst_model *m, const struct mst_reader *r,
 	uint32_t v;
 	if (!stack)
 		return NO_INDEX;
+	/* Frees come from few places: remember the last one. */
+	if (stack == m->last_free_stack)
+		return m->last_free_module;
 	v = mt_map_get(&m->free_stack_map, stack);
-	if (v != NO_INDEX)
-		return v ? v - 1 : NO_INDEX;
-	v = module_of_stack(m, r, stack);
-	mt_map_put(&m->free_stack_map, stack, v == NO_INDEX ? 0 : v + 1);
+	if (v != NO_INDEX) {
+		v = v ? v - 1 : NO_INDEX;
+	} else {
+		v = module_of_stack(m, r, stack);
+		mt_map_put(&m->free_stack_map, stack, v == NO_INDEX ? 0 : v + 1);
+	}
+	m->last_free_stack = stack;
+	m->last_free_module = v;
 	return v;
 }
 

@@ -149,6 +149,24 @@ struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr)
 	return b;
 }
 
+struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr, int *existed)
+{
+	size_t i;
+	if ((l->len + 1) * 8 > l->cap * 5 && live_grow(l) < 0)
+		return NULL;
+	for (i = mt_hash(addr, l->cap); l->slots[i].addr; i = (i + 1) & (l->cap - 1)) {
+		if (l->slots[i].addr == addr) {
+			*existed = 1;
+			return &l->slots[i];
+		}
+	}
+	*existed = 0;
+	memset(&l->slots[i], 0, sizeof(l->slots[i]));
+	l->slots[i].addr = addr;
+	l->len++;
+	return &l->slots[i];
+}
+
 void mt_live_remove(struct mt_live *l, struct mt_block *b)
 {
 	size_t mask = l->cap - 1, i = (size_t)(b - l->slots), j = i;

@@ -54,6 +54,9 @@ struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr);
 /* A slot for ADDR (addr != 0), not present yet; the caller fills it.
  * NULL when out of memory. */
 struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr);
+/* The slot for ADDR (addr != 0) in one probe: the live block when there
+ * is one (*EXISTED = 1, contents kept), else a new zeroed slot. */
+struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr, int *existed);
 /* Removes the block B points to (from mt_live_find). */
 void mt_live_remove(struct mt_live *l, struct mt_block *b);
 #endif
