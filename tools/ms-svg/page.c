@@ -61,9 +61,14 @@ void draw_page(cairo_t *cr, double w, double h, const struct page *pg,
 	case CHART_THREADS:
 		draw_threads(cr, &body, &pg->threads);
 		break;
-	case CHART_ALL:
+	case CHART_ALL: {
+		/* A shallow flame graph gives its unused rows to the timeline. */
+		double flame_h = body.h * 0.26;
+		double need = 40 + 18.0 * (fl->max_depth + 1);
+		if (need < flame_h && fl->n)
+			flame_h = need < 80 ? 80 : need;
 		a = body;
-		a.h = body.h * 0.30;
+		a.h = body.h * 0.30 + (body.h * 0.26 - flame_h);
 		draw_timeline(cr, &a, &pg->tl, by_thread);
 		a.y += a.h;
 		a.h = body.h * 0.24;
@@ -74,12 +79,13 @@ void draw_page(cairo_t *cr, double w, double h, const struct page *pg,
 		a.x = 0;
 		a.w = w;
 		a.y += a.h;
-		a.h = body.h * 0.26;
+		a.h = flame_h;
 		draw_flame(cr, &a, fl, what);
 		a.y += a.h;
 		a.h = body.y + body.h - a.y;
 		draw_threads(cr, &a, &pg->threads);
 		break;
+	}
 	}
 	cairo_restore(cr);
 }
