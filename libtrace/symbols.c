@@ -76,6 +76,7 @@ struct mst_symbolizer {
 
 	char *(*demangle)(const char *, char *, size_t *, int *);
 	void *libstdcxx;
+	int demangle_tried;
 
 	char *warnings;
 	size_t warn_len;
@@ -177,12 +178,6 @@ int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
 	s->cb.section_address = dwfl_offline_section_address;
 	s->cb.debuginfo_path = &s->debuginfo_path;
-	if (!(flags & MST_SYM_NO_LOOKUP)) {
-		/* Already loaded in a C++ program; otherwise optional. */
-		s->libstdcxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
-		if (s->libstdcxx)
-			*(void **)&s->demangle = dlsym(s->libstdcxx, "__cxa_demangle");
-	}
 	*out = s;
 	return MST_OK;
 }
@@ -354,7 +349,16 @@ static const char *demangled(struct mst_symbolizer *s, const char *name)
 	char *d;
 	const char *ret;
 	int status = -1;
-	if (!name || !s->demangle || name[0] != '_' || name[1] != 'Z')
+	if (!name || name[0] != '_' || name[1] != 'Z')
+		return intern(s, name);
+	if (!s->demangle_tried) {
+		/* Only traces with C++ names pay for loading libstdc++. */
+		s->demangle_tried = 1;
+		s->libstdcxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+		if (s->libstdcxx)
+			*(void **)&s->demangle = dlsym(s->libstdcxx, "__cxa_demangle");
+	}
+	if (!s->demangle)
 		return intern(s, name);
 	d = s->demangle(name, NULL, NULL, &status);
 	if (status != 0 || !d) {
@@ -403,6 +407,18 @@ static size_t resolve_dwarf(struct mst_symbolizer *s, Dwfl_Module *mod,
 	ns = dwarf_getscopes(cu, addr - bias, &scopes);
 	if (ns <= 0)
 		goto only_line;
+	/* dwarf_getscopes goes on into an inlined function's abstract
+	 * definition; the physical chain of enclosing scopes (inlined
+	 * subroutines up to the real function) comes from the innermost
+	 * scope's parents, as eu-addr2line --inlines does. */
+	{
+		Dwarf_Die inner = scopes[0];
+		free(scopes);
+		scopes = NULL;
+		ns = dwarf_getscopes_die(&inner, &scopes);
+		if (ns <= 0)
+			goto only_line;
+	}
 	dwarf_getsrcfiles(cu, &files, &nfiles);
 	for (i = 0; i < ns && n < max; i++) {
 		int tag = dwarf_tag(&scopes[i]);
@@ -484,6 +500,10 @@ static size_t resolve(struct mst_symbolizer *s, uint64_t ip, int is_ret,
 			out[0].line = 0;
 			out[0].inlined = 0;
 		}
+		/* glibc's internal aliases: "__GI___libc_malloc" is
+		 * "__libc_malloc" to its users. */
+		if (name && !strncmp(name, "__GI_", 5) && name[5])
+			name += 5;
 		out[n - 1].function = demangled(s, name);
 	}
 	for (i = 0; i < n; i++) {

@@ -21,6 +21,47 @@ __attribute__((noinline)) int target_function(int x)
 	return x * 3 + 1;
 }
 
+/* An inlined call: the return address inside outer_function lies in
+ * inlined_helper's inlined body. */
+__attribute__((noinline)) static uint64_t where(void)
+{
+	uint64_t ra = (uint64_t)(uintptr_t)__builtin_return_address(0);
+	__asm__ volatile("" ::: "memory");
+	return ra;
+}
+
+static inline __attribute__((always_inline)) uint64_t inlined_helper(void)
+{
+	return where() + 0;           /* INLINE_CALL */
+}
+
+__attribute__((noinline)) uint64_t outer_function(void);
+__attribute__((noinline)) uint64_t outer_function(void)
+{
+	uint64_t ra = inlined_helper();   /* OUTER_CALL */
+	__asm__ volatile("" ::: "memory");
+	return ra;
+}
+
+/* The line of this file holding TAG, for the expected frames. */
+static uint64_t line_of(const char *tag)
+{
+	FILE *f = fopen(__FILE__, "r");
+	char buf[512], want[64];
+	uint64_t n = 0;
+	snprintf(want, sizeof(want), "/* %s */", tag);
+	while (f && fgets(buf, sizeof(buf), f)) {
+		n++;
+		if (strstr(buf, want) && !strstr(buf, "snprintf")) {
+			fclose(f);
+			return n;
+		}
+	}
+	if (f)
+		fclose(f);
+	return 0;
+}
+
 struct mod {
 	char path[4096];
 	uint64_t base;
@@ -167,6 +208,20 @@ int main(void)
 	CHECK(n >= 1 && fr[n - 1].function && strstr(fr[n - 1].function, "malloc"),
 	      "libc's malloc resolves from the symbol table (%s)",
 	      n && fr[n - 1].function ? fr[n - 1].function : "?");
+	{
+		uint64_t ra = outer_function();
+		n = mst_symbolize(s, ra, 1, fr, 16);
+		CHECK(n == 2 && fr[0].inlined && fr[0].function &&
+		      !strcmp(fr[0].function, "inlined_helper") && !fr[1].inlined &&
+		      fr[1].function && !strcmp(fr[1].function, "outer_function"),
+		      "an inlined call gives the inline chain (%zu frames: %s, %s)", n,
+		      n > 0 && fr[0].function ? fr[0].function : "?",
+		      n > 1 && fr[1].function ? fr[1].function : "?");
+		CHECK(n == 2 && fr[0].line == line_of("INLINE_CALL") &&
+		      fr[1].line == line_of("OUTER_CALL"),
+		      "inline frame at its line, caller at the call site (%llu, %llu)",
+		      (unsigned long long)fr[0].line, (unsigned long long)(n > 1 ? fr[1].line : 0));
+	}
 	n = mst_symbolize(s, 0x10, 0, fr, 16);
 	CHECK(n == 1 && !fr[0].function && !fr[0].module, "an address in no module: one empty frame");
 	CHECK(!strcmp(mst_symbolizer_warnings(s), ""), "no warnings (%s)", mst_symbolizer_warnings(s));
