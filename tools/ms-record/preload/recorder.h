@@ -90,6 +90,7 @@ struct config {
 	int forked;
 	uint8_t session[16];
 	uint32_t ring_slots;                /* slots of a full-size ring */
+	int zstd_level;
 };
 extern struct config cfg;
 
