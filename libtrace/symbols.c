@@ -349,6 +349,10 @@ static const char *demangled(struct mst_symbolizer *s, const char *name)
 	char *d;
 	const char *ret;
 	int status = -1;
+	/* glibc's internal aliases: "__GI___libc_malloc" is "__libc_malloc"
+	 * to its users. */
+	if (name && !strncmp(name, "__GI_", 5) && name[5])
+		name += 5;
 	if (!name || name[0] != '_' || name[1] != 'Z')
 		return intern(s, name);
 	if (!s->demangle_tried) {
@@ -500,10 +504,6 @@ static size_t resolve(struct mst_symbolizer *s, uint64_t ip, int is_ret,
 			out[0].line = 0;
 			out[0].inlined = 0;
 		}
-		/* glibc's internal aliases: "__GI___libc_malloc" is
-		 * "__libc_malloc" to its users. */
-		if (name && !strncmp(name, "__GI_", 5) && name[5])
-			name += 5;
 		out[n - 1].function = demangled(s, name);
 	}
 	for (i = 0; i < n; i++) {
