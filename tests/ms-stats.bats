@@ -334,3 +334,17 @@ print(s["estimated"], s["strategy_used"], s["sample_rate"], abs(s["allocations"]
 	run /usr/bin/python3 -c 'import json; print(ascii(json.load(open("p.json", encoding="utf-8"))["program"]["argv"][1:]))'
 	assert_output "['a\ufffdb', '\xe9']"
 }
+
+@test "fragmentation over time: at most 32 spans, the peak kept, counters carried" {
+	golden modules
+	ms-stats --no-symbols -s fragmentation -o f.json modules.memscope
+	run /usr/bin/python3 -c '
+import json; p = json.load(open("f.json"))["fragmentation"]["over_time"]
+print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss_bytes"],
+      [x["rss_bytes"] for x in p if x["time_ms"] <= 3.0][-1] in (0, 1048576))'
+	assert_output "True 0 300 2097152 True"
+	golden basic
+	ms-stats --no-symbols -s fragmentation -o f.json basic.memscope
+	run /usr/bin/python3 -c 'import json; print(json.load(open("f.json"))["fragmentation"]["over_time"])'
+	assert_output "[]"
+}

@@ -656,6 +656,43 @@ static cJSON *modules_json(const struct trace *t)
 	return o;
 }
 
+/* At most OVER_TIME points of the model's timeline: the live heap's
+ * largest value in each span against the last counters sampled in it. */
+#define OVER_TIME 32
+static cJSON *over_time(const struct trace *t, uint64_t samples)
+{
+	struct mst_timeline tl;
+	cJSON *a = cJSON_CreateArray();
+	size_t per, i, k;
+	mst_model_timeline(t->m, &tl);
+	if (!samples || !tl.count)
+		return a;
+	per = (tl.count + OVER_TIME - 1) / OVER_TIME;
+	for (i = 0; i < tl.count; i += per) {
+		uint64_t heap = 0, rss = 0, arena = 0, in_use = 0;
+		cJSON *o;
+		for (k = i; k < i + per && k < tl.count; k++) {
+			const struct mst_bucket *b = &tl.buckets[k];
+			if (b->heap_max > heap)
+				heap = b->heap_max;
+			if (b->rss)
+				rss = b->rss;
+			if (b->arena)
+				arena = b->arena;
+			if (b->in_use)
+				in_use = b->in_use;
+		}
+		o = cJSON_CreateObject();
+		json_add_ms(o, "time_ms", t, tl.buckets[i].start);
+		json_add_u64(o, "heap_bytes", heap);
+		json_add_u64(o, "rss_bytes", rss);
+		json_add_u64(o, "arena_bytes", arena);
+		json_add_u64(o, "in_use_bytes", in_use);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
 static cJSON *fragmentation_json(const struct trace *t)
 {
 	struct mst_fragmentation f;
@@ -680,6 +717,7 @@ static cJSON *fragmentation_json(const struct trace *t)
 	json_add_u64(o, "last_rss_bytes", f.last_rss);
 	json_add_u64(o, "last_arena_bytes", f.last_arena);
 	json_add_u64(o, "last_in_use_bytes", f.last_in_use);
+	cJSON_AddItemToObject(o, "over_time", over_time(t, f.samples));
 	return o;
 }
 
