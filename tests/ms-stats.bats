@@ -342,9 +342,21 @@ print(s["estimated"], s["strategy_used"], s["sample_rate"], abs(s["allocations"]
 import json; p = json.load(open("f.json"))["fragmentation"]["over_time"]
 print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss_bytes"],
       [x["rss_bytes"] for x in p if x["time_ms"] <= 3.0][-1] in (0, 1048576))'
-	assert_output "True 0 300 2097152 True"
+	assert_output "True 0.0 300 2097152 True"
 	golden basic
 	ms-stats --no-symbols -s fragmentation -o f.json basic.memscope
 	run /usr/bin/python3 -c 'import json; print(json.load(open("f.json"))["fragmentation"]["over_time"])'
 	assert_output "[]"
+}
+
+@test "the schemas reject what ms-stats must not write" {
+	golden basic
+	ms-stats --no-symbols -o good.json basic.memscope
+	for edit in 'd["summary"]["peak_bytes"] = "750"' 'd["summary"]["peak_bytes"] = 750.5' \
+		    'd["summary"]["bogus"] = 1' 'd["peak"]["sites"][0]["stack"][0]["address"] = 4096' \
+		    'd["integrity"]["end_reason"] = "crash"' 'del d["summary"]["session_id"]'; do
+		/usr/bin/python3 -c "import json; d = json.load(open('good.json')); $edit; json.dump(d, open('bad.json', 'w'))"
+		run validate ms-stats.schema.json bad.json
+		[ "$status" -ne 0 ] || { echo "schema accepted: $edit"; false; }
+	done
 }

@@ -657,19 +657,21 @@ static cJSON *modules_json(const struct trace *t)
 }
 
 /* At most OVER_TIME points of the model's timeline: the live heap's
- * largest value in each span against the last counters sampled in it. */
+ * largest value in each span against the counters last sampled by then. */
 #define OVER_TIME 32
 static cJSON *over_time(const struct trace *t, uint64_t samples)
 {
 	struct mst_timeline tl;
 	cJSON *a = cJSON_CreateArray();
 	size_t per, i, k;
+	/* counters hold their last sample until the next one */
+	uint64_t rss = 0, arena = 0, in_use = 0;
 	mst_model_timeline(t->m, &tl);
 	if (!samples || !tl.count)
 		return a;
 	per = (tl.count + OVER_TIME - 1) / OVER_TIME;
 	for (i = 0; i < tl.count; i += per) {
-		uint64_t heap = 0, rss = 0, arena = 0, in_use = 0;
+		uint64_t heap = 0;
 		cJSON *o;
 		for (k = i; k < i + per && k < tl.count; k++) {
 			const struct mst_bucket *b = &tl.buckets[k];
