@@ -327,3 +327,43 @@ print(depth, own)' "$2"
 	assert_line "memscope: cannot create '/nonexistent/dir/t.memscope': No such file or directory"
 	[ "${#lines[@]}" = 2 ]
 }
+
+@test "a failed exec keeps recording in the same trace, under the same name" {
+	run rec perl -e 'exec("/nonexistent/prog") or print "exec failed\n"; my @a = map { "x" x $_ } (1..1000); print scalar(@a), "\n"'
+	assert_success
+	assert_output "exec failed
+1000"
+	run ls "$SCRATCH"
+	assert_output --regexp '^t\.[0-9]+\.memscope$'
+	t=$(the_trace)
+	[ "$(sumval "$t" complete)" = 1 ]
+	[ "$(sumval "$t" unknown_frees)" = 0 ]
+	run msdump "$t"
+	[ "$(grep -c '^end ' <<<"$output")" = 2 ]
+	assert_line --regexp '^end .*reason=exec status=0 '
+	[[ "${lines[-1]}" =~ ^end\ .*reason=exit\ status=0 ]]
+}
+
+@test "MEMSCOPE_FOLLOW=0: an exec'd program gets LD_PRELOAD without the recorder" {
+	run env LD_PRELOAD="/lib/x86_64-linux-gnu/libz.so.1 $LIB" MEMSCOPE_OUTPUT="$SCRATCH/t.%p.memscope" \
+		MEMSCOPE_FOLLOW=0 /bin/sh -c 'exec /usr/bin/env'
+	assert_success
+	assert_line "LD_PRELOAD=/lib/x86_64-linux-gnu/libz.so.1"
+	refute_output --partial libmsrecord
+	run env LD_PRELOAD="$LIB" MEMSCOPE_OUTPUT="$SCRATCH/u.%p.memscope" /bin/sh -c 'exec /usr/bin/env'
+	assert_line "LD_PRELOAD=$LIB"
+	# followed: the exec'd image writes the name, the shell's trace moved
+	u=("$SCRATCH"/u.*.exec0.memscope)
+	run msdump "${u[0]}"
+	assert_line --regexp '^end .*reason=exec '
+	run msdump "${u[0]%.exec0.memscope}.memscope"
+	assert_line --regexp '^header .*program=/usr/bin/env .*flags=0x2 exec_generation=1 '
+}
+
+@test "preloaded after libc itself: no crash (the program's calls never reach us)" {
+	run env LD_PRELOAD="/lib/x86_64-linux-gnu/libc.so.6 $LIB" MEMSCOPE_OUTPUT="$SCRATCH/t.%p.memscope" \
+		"$PROGS/xthread_tasks"
+	assert_success
+	assert_output "tasks: 4 workers, task ids nonzero: 4"
+	[ "$(sumval "$(the_trace)" complete)" = 1 ]
+}

@@ -81,28 +81,45 @@ static size_t arena_size(const void *p)
 	return ((const size_t *)p)[-1];
 }
 
-#define RESOLVE(field, name) \
-	(*(void **)&real.field = dlsym(RTLD_NEXT, name))
+/*
+ * The next definition after this library; when the library was preloaded
+ * after the one that defines the symbol (LD_PRELOAD="libc.so.6 this"),
+ * there is none after us: take the first one, never our own.
+ */
+static void *next_def(const char *name, void *self)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+
+	if (!p) {
+		p = dlsym(RTLD_DEFAULT, name);
+		if (p == self)
+			p = NULL;
+	}
+	return p;
+}
+
+#define RESOLVE(field, name, self) \
+	(*(void **)&real.field = next_def(name, (void *)(self)))
 
 void real_resolve(void)
 {
 	if (resolving)
 		return;
 	resolving = 1;
-	RESOLVE(calloc, "calloc");
-	RESOLVE(malloc, "malloc");
-	RESOLVE(free, "free");
-	RESOLVE(realloc, "realloc");
-	RESOLVE(reallocarray, "reallocarray");
-	RESOLVE(posix_memalign, "posix_memalign");
-	RESOLVE(aligned_alloc, "aligned_alloc");
-	RESOLVE(memalign, "memalign");
-	RESOLVE(valloc, "valloc");
-	RESOLVE(pvalloc, "pvalloc");
-	RESOLVE(new_, "_Znwm");
-	RESOLVE(new_array, "_Znam");
-	RESOLVE(new_aligned, "_ZnwmSt11align_val_t");
-	RESOLVE(new_array_aligned, "_ZnamSt11align_val_t");
+	RESOLVE(calloc, "calloc", calloc);
+	RESOLVE(malloc, "malloc", malloc);
+	RESOLVE(free, "free", free);
+	RESOLVE(realloc, "realloc", realloc);
+	RESOLVE(reallocarray, "reallocarray", reallocarray);
+	RESOLVE(posix_memalign, "posix_memalign", posix_memalign);
+	RESOLVE(aligned_alloc, "aligned_alloc", aligned_alloc);
+	RESOLVE(memalign, "memalign", memalign);
+	RESOLVE(valloc, "valloc", valloc);
+	RESOLVE(pvalloc, "pvalloc", pvalloc);
+	RESOLVE(new_, "_Znwm", _Znwm);
+	RESOLVE(new_array, "_Znam", _Znam);
+	RESOLVE(new_aligned, "_ZnwmSt11align_val_t", _ZnwmSt11align_val_t);
+	RESOLVE(new_array_aligned, "_ZnamSt11align_val_t", _ZnamSt11align_val_t);
 	resolving = 0;
 	if (real.free)
 		dlerror();   /* frees what failed lookups left, unrecorded */
@@ -115,13 +132,13 @@ static void resolve_cxx(void)
 
 	t->guard++;
 	if (!real.new_)
-		RESOLVE(new_, "_Znwm");
+		RESOLVE(new_, "_Znwm", _Znwm);
 	if (!real.new_array)
-		RESOLVE(new_array, "_Znam");
+		RESOLVE(new_array, "_Znam", _Znam);
 	if (!real.new_aligned)
-		RESOLVE(new_aligned, "_ZnwmSt11align_val_t");
+		RESOLVE(new_aligned, "_ZnwmSt11align_val_t", _ZnwmSt11align_val_t);
 	if (!real.new_array_aligned)
-		RESOLVE(new_array_aligned, "_ZnamSt11align_val_t");
+		RESOLVE(new_array_aligned, "_ZnamSt11align_val_t", _ZnamSt11align_val_t);
 	dlerror();
 	t->guard--;
 }

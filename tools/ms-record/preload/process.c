@@ -72,6 +72,16 @@ static void *next_sym(const char *name)
 
 	t->guard++;
 	p = dlsym(RTLD_NEXT, name);
+	if (!p) {
+		/* preloaded after the defining library: take the first
+		 * definition, unless it is ours */
+		Dl_info a, b;
+
+		p = dlsym(RTLD_DEFAULT, name);
+		if (p && dladdr(p, &a) && dladdr((void *)next_sym, &b) &&
+		    a.dli_fbase == b.dli_fbase)
+			p = NULL;
+	}
 	dlerror();
 	t->guard--;
 	return p;
@@ -1177,11 +1187,13 @@ EXPORT void memscope_label_v1(void *ptr, const char *name, const char *type)
 
 	if (!recording || t->guard || t->dead)
 		return;
-	a = strnlen(name ? name : "", 500);
-	b = strnlen(type ? type : "", 500);
-	memcpy(buf, name ? name : "", a);
+	a = name ? strnlen(name, 500) : 0;
+	b = type ? strnlen(type, 500) : 0;
+	if (a)
+		memcpy(buf, name, a);
 	buf[a] = 0;
-	memcpy(buf + a + 1, type ? type : "", b);
+	if (b)
+		memcpy(buf + a + 1, type, b);
 	ev_blob(t, EV_LABEL, (uintptr_t)ptr, 0, buf, a + 1 + b);
 }
 
@@ -1195,7 +1207,7 @@ EXPORT uint64_t memscope_task_begin_v1(const char *name)
 	if (!recording || t->guard || t->dead)
 		return 0;
 	id = __atomic_add_fetch(&next_task, 1, __ATOMIC_RELAXED);
-	ev_blob(t, EV_TASK_BEGIN, id, 0, name ? name : "", strnlen(name ? name : "", 500));
+	ev_blob(t, EV_TASK_BEGIN, id, 0, name ? name : "", name ? strnlen(name, 500) : 0);
 	return id;
 }
 
