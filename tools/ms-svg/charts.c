@@ -274,7 +274,32 @@ struct legend_item {
 	const struct rgb *color;
 	int kind;
 	size_t dash;
+	int hatch;                    /* area drawn with fill_hatch */
 };
+
+/* White diagonal hatching over the current path (then cleared): marks the
+ * summed "other" area apart from every colour, in grey print too. */
+static void fill_hatch(cairo_t *cr)
+{
+	cairo_surface_t *tile = cairo_surface_create_similar(cairo_get_target(cr),
+							     CAIRO_CONTENT_COLOR_ALPHA, 6, 6);
+	cairo_t *t = cairo_create(tile);
+	cairo_pattern_t *pat;
+	cairo_set_source_rgba(t, 1, 1, 1, 0.7);
+	cairo_set_line_width(t, 1.2);
+	cairo_move_to(t, -1, 7);
+	cairo_line_to(t, 7, -1);
+	cairo_stroke(t);
+	cairo_destroy(t);
+	pat = cairo_pattern_create_for_surface(tile);
+	cairo_pattern_set_extend(pat, CAIRO_EXTEND_REPEAT);
+	cairo_save(cr);
+	cairo_set_source(cr, pat);
+	cairo_fill(cr);
+	cairo_restore(cr);
+	cairo_pattern_destroy(pat);
+	cairo_surface_destroy(tile);
+}
 
 /* Lays items out left to right from (X, Y), wrapping within W; returns the
  * height used. */
@@ -297,7 +322,12 @@ static double draw_legend(cairo_t *cr, double x, double y, double w,
 		if (it[i].kind == KEY_AREA) {
 			set_rgb(cr, it[i].color, 0.85);
 			cairo_rectangle(cr, cx, cy + 3, 16, 10);
-			cairo_fill(cr);
+			if (it[i].hatch) {
+				cairo_fill_preserve(cr);
+				fill_hatch(cr);
+			} else {
+				cairo_fill(cr);
+			}
 		} else {
 			set_rgb(cr, it[i].color, 1);
 			cairo_set_line_width(cr, 2);
@@ -432,7 +462,12 @@ static void stacked_threads(cairo_t *cr, const struct plot *p, const struct tl_d
 		}
 		cairo_close_path(cr);
 		set_rgb(cr, series_color(d, s), 0.85);
-		cairo_fill(cr);
+		if (d->last_is_other && s + 1 == d->nseries) {
+			cairo_fill_preserve(cr);
+			fill_hatch(cr);
+		} else {
+			cairo_fill(cr);
+		}
 		memcpy(lower, upper, ncol * sizeof(double));
 	}
 out:
@@ -443,7 +478,7 @@ out:
 void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 		   int by_thread)
 {
-	struct legend_item key[16];
+	struct legend_item key[16] = { { NULL, NULL, 0, 0, 0 } };
 	size_t nkey = 0, ncol, c, s;
 	struct column *col;
 	struct plot p;
@@ -489,6 +524,7 @@ void draw_timeline(cairo_t *cr, const struct rect *r, const struct tl_data *d,
 		for (s = 0; s < d->nseries && nkey < 12; s++) {
 			key[nkey].label = d->series_name[s];
 			key[nkey].color = series_color(d, s);
+			key[nkey].hatch = d->last_is_other && s + 1 == d->nseries;
 			key[nkey++].kind = KEY_AREA;
 		}
 		key[nkey].label = "heap (max)";
