@@ -114,6 +114,8 @@ uint64_t clock_slow(void)
 }
 
 static void log_v(const char *level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void log_v(const char *level, const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int n, m;
