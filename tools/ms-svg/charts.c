@@ -281,24 +281,21 @@ struct legend_item {
  * summed "other" area apart from every colour, in grey print too. */
 static void fill_hatch(cairo_t *cr)
 {
-	cairo_surface_t *tile = cairo_surface_create_similar(cairo_get_target(cr),
-							     CAIRO_CONTENT_COLOR_ALPHA, 6, 6);
-	cairo_t *t = cairo_create(tile);
-	cairo_pattern_t *pat;
-	cairo_set_source_rgba(t, 1, 1, 1, 0.7);
-	cairo_set_line_width(t, 1.2);
-	cairo_move_to(t, -1, 7);
-	cairo_line_to(t, 7, -1);
-	cairo_stroke(t);
-	cairo_destroy(t);
-	pat = cairo_pattern_create_for_surface(tile);
-	cairo_pattern_set_extend(pat, CAIRO_EXTEND_REPEAT);
+	double x1, y1, x2, y2, x;
+	/* Lines clipped to the area rather than a pattern tile: plain vector
+	 * strokes in SVG and PDF (cairo 1.16's SVG surface leaks a
+	 * similar-surface tile). */
 	cairo_save(cr);
-	cairo_set_source(cr, pat);
-	cairo_fill(cr);
+	cairo_clip(cr);
+	cairo_clip_extents(cr, &x1, &y1, &x2, &y2);
+	cairo_set_source_rgba(cr, 1, 1, 1, 0.7);
+	cairo_set_line_width(cr, 1.2);
+	for (x = x1 - (y2 - y1); x < x2; x += 6) {
+		cairo_move_to(cr, x, y2);
+		cairo_line_to(cr, x + (y2 - y1), y1);
+	}
+	cairo_stroke(cr);
 	cairo_restore(cr);
-	cairo_pattern_destroy(pat);
-	cairo_surface_destroy(tile);
 }
 
 /* Lays items out left to right from (X, Y), wrapping within W; returns the
