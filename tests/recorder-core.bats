@@ -367,3 +367,20 @@ print(depth, own)' "$2"
 	assert_output "tasks: 4 workers, task ids nonzero: 4"
 	[ "$(sumval "$(the_trace)" complete)" = 1 ]
 }
+
+@test "another allocator (jemalloc) answers: forwarded to, named in the header" {
+	J=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+	[ -e "$J" ] || skip "libjemalloc2 is not installed"
+	run env LD_PRELOAD="$LIB $J" MEMSCOPE_OUTPUT="$SCRATCH/t.%p.memscope" MEMSCOPE_RSS_INTERVAL=1 \
+		"$PROGS/xthread_reuse" 4 5000
+	assert_success
+	t=$(the_trace)
+	run msdump "$t"
+	assert_line --regexp '^header .*allocator=jemalloc '
+	# glibc's arena figures mean nothing for jemalloc
+	refute_line --regexp '^counters .*arena='
+	[ "$(sumval "$t" unknown_frees)" = 0 ]
+	[ "$(sumval "$t" double_allocs)" = 0 ]
+	read -r n f live cross < <(reuse_figures "$t")
+	[ "$n" = 20004 ] && [ "$f" = 20003 ] && [ "$live" = 2000 ]
+}
