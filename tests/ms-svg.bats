@@ -53,6 +53,18 @@ summary_value() { # key, trace
 	assert_line --index 0 "ms-svg: too many arguments: 'extra'"
 	run ms-svg --bogus
 	assert_failure 2
+	assert_output "ms-svg: unknown option '--bogus'
+Try 'ms-svg --help'."
+	run ms-svg t.memscope --chart
+	assert_failure 2
+	assert_line --index 0 "ms-svg: option '--chart' needs a value"
+}
+
+@test "an output without extension is SVG" {
+	svggen sawtooth -o t.memscope
+	ms-svg -o plain t.memscope
+	xmllint --noout plain
+	ms-svg -o /dev/stdout t.memscope | xmllint --noout -
 }
 
 @test "a missing file or a file that is not a trace exits 1, and writes nothing" {
@@ -212,7 +224,19 @@ summary_value() { # key, trace
 	svggen sawtooth -o t.memscope
 	run bash -c 'ms-svg t.memscope > /dev/full'
 	assert_failure 1
-	assert_output --partial "ms-svg: cannot write"
+	assert_output "ms-svg: cannot write 'standard output': No space left on device"
+	run ms-svg -o /dev/full t.memscope
+	assert_failure 1
+	assert_output "ms-svg: cannot write '/dev/full': No space left on device"
+	# PNG and PDF through a link to the full device (a name with the
+	# extension; /dev itself is not ours to write in).
+	ln -s /dev/full full.png
+	ln -s /dev/full full.pdf
+	for f in full.png full.pdf; do
+		run ms-svg -o "$f" t.memscope
+		assert_failure 1
+		assert_output --partial "No space left on device"
+	done
 	run ms-svg -o no/such/dir/x.png t.memscope
 	assert_failure 1
 	assert_output --partial "ms-svg: cannot open 'no/such/dir/x.png' for writing"

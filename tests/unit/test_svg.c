@@ -574,7 +574,8 @@ static void test_formats(void)
 	CHECK(out_format_for("x.PNG") == OUT_PNG, ".PNG");
 	CHECK(out_format_for("r.pdf") == OUT_PDF, ".pdf");
 	CHECK(out_format_for("r.jpg") == -1, ".jpg refused");
-	CHECK(out_format_for("dir.svg/noext") == -1, "a dot in a folder name is no extension");
+	CHECK(out_format_for("dir.png/noext") == OUT_SVG, "a dot in a folder name is no extension: SVG");
+	CHECK(out_format_for("/dev/full") == OUT_SVG, "no extension: SVG");
 }
 
 int main(void)

@@ -202,8 +202,8 @@ void draw_page(cairo_t *cr, double w, double h, const struct page *pg,
 
 enum out_format { OUT_SVG, OUT_PNG, OUT_PDF };
 
-/* The format an output path asks for by its extension (NULL or "-": SVG),
- * or -1 for an extension ms-svg does not write. */
+/* The format an output path asks for by its extension (NULL, "-" or no
+ * extension: SVG), or -1 for an extension ms-svg does not write. */
 int out_format_for(const char *path);
 
 /*

@@ -95,7 +95,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
 	int c;
 	size_t i;
-	while ((c = getopt_long(argc, argv, "o:c:W:H:t:h", long_options, NULL)) != -1) {
+	opterr = 0;                   /* our own messages, named "ms-svg" */
+	while ((c = getopt_long(argc, argv, ":o:c:W:H:t:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o->output = optarg;
@@ -145,8 +146,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_VERSION:
 			printf("ms-svg (memscope) %s\n", MEMSCOPE_VERSION);
 			return 1;
+		case ':':
+			msc_error("option '%s' needs a value", argv[optind - 1]);
+			fputs("Try 'ms-svg --help'.\n", stderr);
+			return -1;
 		default:
-			fputs(usage_text, stderr);
+			if (optopt && optopt < 256)
+				msc_error("unknown option '-%c'", optopt);
+			else
+				msc_error("unknown option '%s'", argv[optind - 1]);
+			fputs("Try 'ms-svg --help'.\n", stderr);
 			return -1;
 		}
 	}
@@ -154,7 +163,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		o->input = argv[optind++];
 	if (optind < argc) {
 		msc_error("too many arguments: '%s'", argv[optind]);
-		fputs(usage_text, stderr);
+		fputs("Try 'ms-svg --help'.\n", stderr);
 		return -1;
 	}
 	c = out_format_for(o->output);

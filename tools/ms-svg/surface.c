@@ -40,8 +40,9 @@ int out_format_for(const char *path)
 		return OUT_SVG;
 	dot = strrchr(path, '.');
 	slash = strrchr(path, '/');
+	/* No extension at all (/dev/stdout, a fifo): SVG, the default. */
 	if (!dot || (slash && dot < slash))
-		return -1;
+		return OUT_SVG;
 	if (strcasecmp(dot, ".svg") == 0)
 		return OUT_SVG;
 	if (strcasecmp(dot, ".png") == 0)
