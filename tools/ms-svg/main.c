@@ -144,7 +144,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			fputs(usage_text, stdout);
 			return 1;
 		case OPT_VERSION:
-			printf("ms-svg (memscope) %s\n", MEMSCOPE_VERSION);
+			printf("ms-svg (memscope) %s, trace format %d.%d\n", MEMSCOPE_VERSION,
+			       MST_FORMAT_MAJOR, MST_FORMAT_MINOR);
 			return 1;
 		case ':':
 			msc_error("option '%s' needs a value", argv[optind - 1]);
