@@ -297,9 +297,8 @@ static int tsc_usable(void)
 	close(fd);
 	if (n > 0) {
 		buf[n] = 0;
-		ok = strstr(buf, " constant_tsc") && strstr(buf, " nonstop_tsc");
-		if (!ok)
-			ok = strstr(buf, " constant_tsc") != NULL;
+		/* rdtscp orders allocation times (recorder.h) */
+		ok = strstr(buf, " constant_tsc") && strstr(buf, " rdtscp");
 	}
 	return ok;
 }
