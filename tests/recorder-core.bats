@@ -384,3 +384,31 @@ print(depth, own)' "$2"
 	read -r n f live cross < <(reuse_figures "$t")
 	[ "$n" = 20004 ] && [ "$f" = 20003 ] && [ "$live" = 2000 ]
 }
+
+@test "vfork children that exec or _exit do not end the parent's trace" {
+	# Python's subprocess starts children with vfork(); a failed exec in
+	# the child ends in _exit(), both in the parent's memory
+	run rec /usr/bin/python3 -c '
+import subprocess
+subprocess.run(["/bin/true"])
+try:
+    subprocess.run(["/nonexistent/prog"])
+except OSError:
+    pass
+x = [str(i) * 10 for i in range(20000)]
+print(len(x))'
+	assert_success
+	assert_output 20000
+	run ls "$SCRATCH"
+	# python3 and true: two traces, no ".exec" rename of the parent's
+	[ "${#lines[@]}" = 2 ]
+	refute_output --partial exec
+	for f in "$SCRATCH"/t.*.memscope; do
+		[ "$(sumval "$f" complete)" = 1 ]
+		[ "$(sumval "$f" unknown_frees)" = 0 ]
+	done
+	run msdump "$(ls -S "$SCRATCH"/t.*.memscope | head -1)"
+	assert_line --regexp '^header .*program=/usr/bin/python3'
+	[ "$(grep -c '^end ' <<<"$output")" = 1 ]
+	assert_line --regexp '^end .*reason=exit status=0 '
+}

@@ -34,6 +34,14 @@ char *hdr_argbuf;
 size_t hdr_arglen;
 
 static char out_template[SPOOL_PATH_MAX];   /* absolute, %p unresolved */
+/* The pid whose trace this is. Another pid running this code shares our
+ * memory: a vfork child, which must not finish or rename our trace. */
+static pid_t rec_pid;
+
+static int in_owner(void)
+{
+	return getpid() == rec_pid;
+}
 static char self_path[SPOOL_PATH_MAX];      /* this library, for LD_PRELOAD */
 static int exit_status, have_status;
 static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -777,7 +785,7 @@ EXPORT void _exit(int status)
 {
 	if (!real__exit)
 		*(void **)&real__exit = next_sym("_exit");
-	if (recording)
+	if (recording && in_owner())
 		writer_finish(MST_END_EXIT, status);
 	real__exit(status);
 }
@@ -786,7 +794,7 @@ EXPORT void _Exit(int status)
 {
 	if (!real__Exit)
 		*(void **)&real__Exit = next_sym("_Exit");
-	if (recording)
+	if (recording && in_owner())
 		writer_finish(MST_END_EXIT, status);
 	real__Exit(status);
 }
@@ -892,8 +900,8 @@ static void exec_before(void)
 	size_t n;
 
 	exec_renamed[0] = 0;
-	if (!recording)
-		return;
+	if (!recording || !in_owner())
+		return;   /* a vfork child execs: the new process records itself */
 	writer_finish(MST_END_EXEC, 0);
 	if (!cfg.follow)
 		return;
@@ -910,6 +918,8 @@ static void exec_failed(int was_recording)
 {
 	int saved = errno;
 
+	if (!in_owner())
+		return;
 	if (exec_renamed[0])
 		rename(exec_renamed, cfg.trace_path);
 	if (was_recording)
@@ -1076,6 +1086,7 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 
 static int start_trace(void)
 {
+	rec_pid = getpid();
 	if (writer_open_trace(0))
 		return -1;
 	if (spool_create()) {
@@ -1103,13 +1114,27 @@ static int start_trace(void)
 
 extern uint32_t ring_hwm;
 
+/* Around fork: the forking thread records nothing until the child has
+ * its own spool (other libraries' fork handlers may allocate, and the
+ * child must never write into the parent's shared rings). */
+static void atfork_prepare(void)
+{
+	tls.guard++;
+}
+
+static void atfork_parent(void)
+{
+	tls.guard--;
+}
+
 static void atfork_child(void)
 {
 	struct tstate *t = &tls;
 
-	if (!recording && !spool)
+	if (!recording && !spool) {
+		t->guard--;
 		return;
-	t->guard++;
+	}
 	recording = 0;
 	writer_after_fork_child();
 	ring_hwm = 0;
@@ -1169,7 +1194,7 @@ __attribute__((constructor(101))) static void recorder_init(void)
 	stack_init();
 	core_init_keys();
 	signals_install();
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	dlerror();
 	t->guard--;
 	if (start_trace())
