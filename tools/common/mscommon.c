@@ -22,6 +22,7 @@ const char *msc_prog(void)
 	return prog;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vsay(const char *prefix, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "%s: %s", prog, prefix);
