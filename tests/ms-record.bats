@@ -580,6 +580,36 @@ ready" ]
 	assert_line --regexp '^counters .* rss=[1-9]'
 }
 
+@test "--sample-rate 0.5 keeps about half the allocations" {
+	run --separate-stderr ms-record -q -o s.memscope --sample-rate 0.5 "$PROGS/churn" 1 300000
+	assert_success
+	assert_output "churn: 1 threads, 300000 pairs"
+	[ -z "$stderr" ]
+	# binomial(300000, 0.5): standard deviation 274; allow 6 of them
+	allocs=$(sumval s.memscope allocs)
+	[ "$allocs" -gt 148350 ] && [ "$allocs" -lt 151650 ]
+	run msdump s.memscope
+	assert_line --index 0 --regexp ' sample_rate_ppm=500000 '
+}
+
+@test "--max-overhead 1 --drop, 8 threads: every event written or counted" {
+	# the same run without --drop gives the count to account for
+	run --separate-stderr ms-record -q -o all.memscope --max-overhead 1 "$PROGS/churn" 8 200000
+	assert_success
+	assert_output "churn: 8 threads, 1600000 pairs"
+	[ -z "$stderr" ]
+	assert_summary all.memscope allocs=1600011 dropped=0 complete=1
+	want=$(sumval all.memscope events)
+	run --separate-stderr ms-record -q -o drop.memscope --max-overhead 1 --drop "$PROGS/churn" 8 200000
+	assert_success
+	[ -z "$stderr" ]
+	got=$(( $(sumval drop.memscope events) + $(sumval drop.memscope dropped) ))
+	# glibc frees a few more or fewer of its thread vectors from run to
+	# run (its stack cache): allow 16 events either way, no more
+	echo "events + dropped = $got, without --drop: $want" >&2
+	[ "$got" -ge $((want - 16)) ] && [ "$got" -le $((want + 16)) ]
+}
+
 @test "-o with %p, relative to the current folder; -q prints nothing" {
 	mkdir sub
 	run --separate-stderr ms-record -o sub/run.%p.memscope "$PROGS/leak"
