@@ -201,6 +201,23 @@ Try 'ms-record --help' for more information."
 	one_file 'argv_alloc.*.memscope'
 }
 
+@test "PROGRAM is searched in PATH; a script without #! runs through /bin/sh" {
+	PATH="$PROGS:$PATH" run --separate-stderr ms-record leak
+	assert_success
+	assert_output "leak: 10521 bytes in 12 blocks"
+	stderr_matches "$(wrote_re 'leak\.[0-9]+\.memscope')"
+	assert_summary "$(one_file 'leak.*.memscope')" allocs=22 live_bytes_at_end=10521 complete=1
+	# as execvp does: ENOEXEC means a shell script
+	printf 'echo "no shebang: $1"\n' > noshebang
+	chmod +x noshebang
+	run --separate-stderr ms-record ./noshebang arg
+	assert_success
+	assert_output "no shebang: arg"
+	stderr_matches "$(wrote_re 'noshebang\.[0-9]+\.memscope')"
+	run msdump "$(one_file 'noshebang.*.memscope')"
+	assert_line --index 0 --regexp ' program=/(usr/)?bin/(dash|bash|sh) '
+}
+
 @test "the user's LD_PRELOAD entries are kept, after the recorder" {
 	local z=/lib/x86_64-linux-gnu/libz.so.1
 	# ms-record inherits it too: an ASan build (SANITIZE=) must not mind
@@ -464,6 +481,15 @@ ready" ]
 	s1=$(msdump "$parent" | sed -n '1s/.* session=\([0-9a-f]*\) .*/\1/p')
 	s2=$(msdump "forker.$child.memscope" | sed -n '1s/.* session=\([0-9a-f]*\) .*/\1/p')
 	[ -n "$s1" ] && [ "$s1" = "$s2" ]
+}
+
+@test "fork with a fixed -o name: the child writes NAME-minus-.memscope.PID.memscope" {
+	run --separate-stderr ms-record -o f.memscope "$PROGS/forker"
+	assert_success
+	child=${output#child }
+	stderr_matches "ms-record: wrote f\\.memscope \\([0-9,]+ events, [0-9.]+ (B|KiB)\\) and 1 more trace of this run; try: ms-stats --text f\\.memscope"
+	assert_summary f.memscope allocs=1 frees=1 complete=1
+	assert_summary "f.$child.memscope" allocs=2 frees=1 live_bytes_at_end=333 complete=1
 }
 
 @test "--no-follow: the forked child writes nothing" {
