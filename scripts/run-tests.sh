@@ -5,7 +5,10 @@
 O=${1:-build}
 LOG=$O/test.log
 : > "$LOG"
-pass=0 fail=0
+# count runs at the end of pipelines, in subshells: it appends its figures
+# to a file, summed at the end.
+TALLY=$O/test.tally
+: > "$TALLY"
 
 count() { # name, then TAP on stdin
 	name=$1
@@ -13,7 +16,7 @@ count() { # name, then TAP on stdin
 	printf '%s\n' "$out" >> "$LOG"
 	p=$(printf '%s\n' "$out" | grep -c '^ok ')
 	f=$(printf '%s\n' "$out" | grep -c '^not ok ')
-	pass=$((pass + p)); fail=$((fail + f))
+	echo "$p $f" >> "$TALLY"
 	printf '%-40s %4d passed, %d failed\n' "$name" "$p" "$f"
 	if [ "$f" -gt 0 ]; then printf '%s\n' "$out" | grep -A15 '^not ok ' | head -60; fi
 }
@@ -42,5 +45,7 @@ if ls tests/*.bats >/dev/null 2>&1; then
 	done
 fi
 
+pass=$(awk '{ s += $1 } END { print s + 0 }' "$TALLY")
+fail=$(awk '{ s += $2 } END { print s + 0 }' "$TALLY")
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
