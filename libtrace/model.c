@@ -303,13 +303,19 @@ static uint32_t site_get(struct mst_model *m, const struct mst_reader *r,
 	return i;
 }
 
-static uint32_t thread_get(struct mst_model *m, uint64_t idx)
+static uint32_t thread_lookup(struct mst_model *m, uint64_t idx);
+
+static inline uint32_t thread_get(struct mst_model *m, uint64_t idx)
 {
-	uint32_t i;
 	/* Consecutive events mostly come from the same thread. */
 	if (m->last_thread_idx == idx && m->last_thread != NO_INDEX)
 		return m->last_thread;
-	i = mt_map_get(&m->thread_map, idx);
+	return thread_lookup(m, idx);
+}
+
+static uint32_t thread_lookup(struct mst_model *m, uint64_t idx)
+{
+	uint32_t i = mt_map_get(&m->thread_map, idx);
 	if (i != NO_INDEX) {
 		m->last_thread_idx = idx;
 		m->last_thread = i;
