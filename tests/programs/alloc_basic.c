@@ -50,11 +50,13 @@ int main(int argc, char **argv)
 {
 	int no_pvalloc = argc > 1 && strcmp(argv[1], "no-pvalloc") == 0;
 	void *a, *z, *c, *r, *blk, *pm = NULL, *aa, *ma, *va, *pv = NULL, *big;
+	void *volatile nothing = NULL;
 
 	a = malloc(100);
 	z = malloc(0);
 	c = calloc(10, 20);
-	r = realloc(NULL, 50);
+	/* volatile: gcc turns a literal realloc(NULL, n) into malloc(n) */
+	r = realloc(nothing, 50);
 	blk = malloc(16);
 	r = realloc(r, 40);
 	r = realloc(r, 4000);
