@@ -4,7 +4,9 @@
  * is read to the end, and every table the reader keeps is queried the way
  * tools do (stack frames and module_at per frame, modules, thread names).
  * Built with `make fuzz` (clang, -fsanitize=fuzzer) and, with
- * replay_driver.c, as a plain program that `make test` runs on the corpus.
+ * replay_driver.c, as a plain program that `make test` runs on the corpus
+ * (tests/fuzz/corpus/reader: seeds from `mkfixtures --corpus`, and fuzzed-*
+ * inputs that a `make fuzz` run found adding coverage).
  */
 #include "mstrace.h"
 
