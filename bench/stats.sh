@@ -105,3 +105,13 @@ measure big.times "$STATS" big.memscope || exit 1
 BIG_RSS=$(maxrss big.times)
 printf '%12d events: %8d KiB\n%12d events: %8d KiB  (ratio %s)\n' "$EV" "$MS_RSS" "$EVB" "$BIG_RSS" \
 	"$(awk -v a="$BIG_RSS" -v b="$MS_RSS" 'BEGIN { printf "%.2f", a / b }')"
+# Without symbols the model's own memory shows (libdw's debug data is gone).
+: > ns-small.times
+: > ns-big.times
+measure ns-small.times "$STATS" --no-symbols small.memscope || exit 1
+measure ns-big.times "$STATS" --no-symbols big.memscope || exit 1
+A=$(maxrss ns-small.times)
+Z=$(maxrss ns-big.times)
+printf 'with --no-symbols: %d KiB, then %d KiB (ratio %s); %s s for %d events (%s M events/s)\n' "$A" "$Z" \
+	"$(awk -v a="$Z" -v b="$A" 'BEGIN { printf "%.2f", a / b }')" "$(median ns-big.times)" "$EVB" \
+	"$(awk -v e="$EVB" -v t="$(median ns-big.times)" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }')"
