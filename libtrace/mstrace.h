@@ -335,8 +335,11 @@ struct mst_writer_options {
 
 /*
  * Opens a writer on FD (unused when a sink is given). Allocates its buffers
- * and compression context here, once: adding records never allocates.
- * The caller adds the HEADER record first (unless appending).
+ * and compression context here, once: adding records never allocates
+ * (except once for a single record larger than the chunk size).
+ * The caller adds the HEADER record first (unless appending). On failure
+ * *out is still set (unless MST_ERR_NOMEM) so that mst_writer_error()
+ * works; close it afterwards.
  */
 int mst_writer_open(struct mst_writer **out, int fd,
 		    const struct mst_writer_options *opts);
