@@ -71,6 +71,9 @@ struct tcache {
 	uint64_t dc_ip[DCACHE];
 	uint32_t dc_parent[DCACHE];
 	uint32_t dc_node[DCACHE];
+	/* frame buffers of stack_capture, off the (maybe small) stack */
+	void *scratch_buf[MAX_DEPTH + 16];
+	uint64_t scratch_ips[MAX_DEPTH];
 };
 extern TLS struct tstate tls;
 

@@ -221,9 +221,16 @@ static inline uint32_t intern_cached(struct tcache *c, uint32_t parent, uint64_t
 
 uint32_t stack_one(struct tstate *t, uintptr_t ip)
 {
-	struct tcache *c = t->capturing ? NULL : cache_of(t);
+	struct tcache *c;
+	uint32_t node;
 
-	return intern_cached(c, 0, ip);
+	if (t->capturing)
+		return intern(0, ip);   /* nested: the cache is in use */
+	t->capturing = 1;
+	c = cache_of(t);
+	node = intern_cached(c, 0, ip);
+	t->capturing = 0;
+	return node;
 }
 
 static int walk_fp(struct tstate *t, void **frame, uint64_t *ips, int max)
@@ -253,29 +260,49 @@ static int walk_fp(struct tstate *t, void **frame, uint64_t *ips, int max)
 	return n;
 }
 
+#define NESTED_DEPTH 32
+
+/* Inside a signal handler that interrupted a capture on this thread: the
+ * cache and libunwind are busy, and the handler may run on a small
+ * alternate stack, so: frame pointers, a few frames, no cache. */
+static __attribute__((noinline)) uint32_t capture_nested(struct tstate *t, void **frame)
+{
+	uint64_t ips[NESTED_DEPTH];
+	uint32_t node = 0;
+	int n, i;
+
+	n = walk_fp(t, frame, ips, cfg.depth < NESTED_DEPTH ? cfg.depth : NESTED_DEPTH);
+	for (i = n - 1; i >= 0 && (node = intern(node, ips[i])); i--)
+		;
+	return node;
+}
+
 /*
  * Interns the calling program's stack; FRAME is the hook's frame address
- * (its saved frame pointer and return address start the fp walk).
+ * (its saved frame pointer and return address start the fp walk). The
+ * frame buffers live in the thread's cache, not on the stack.
  */
 uint32_t stack_capture(struct tstate *t, void **frame)
 {
-	void *buf[MAX_DEPTH + 16];
-	uint64_t ips[MAX_DEPTH];
 	struct tcache *c;
+	uint64_t *ips;
 	int n = 0, i, skip = 0, max = cfg.depth;
 	uint32_t node = 0, start = 0;
 
+	if (t->capturing || !(c = cache_of(t)))
+		return capture_nested(t, frame);
 	if (max > MAX_DEPTH)
 		max = MAX_DEPTH;
-	if (cfg.unwind == MST_UNWIND_DWARF && !t->capturing && unw_backtrace_fn) {
-		/* The first unwind of a thread allocates (libunwind's dynamic
-		 * TLS): under the guard. Later ones do not, and stay open to
-		 * signal handlers that allocate (they walk frame pointers). */
-		if (unlikely(!t->unw_warm))
-			stack_warm(t);
-		t->capturing = 1;
+	if (cfg.unwind == MST_UNWIND_DWARF && unlikely(!t->unw_warm))
+		stack_warm(t);
+	t->capturing = 1;
+	ips = c->scratch_ips;
+	if (cfg.unwind == MST_UNWIND_DWARF && unw_backtrace_fn) {
+		void **buf = c->scratch_buf;
+
+		/* not under the guard: a signal handler that allocates in
+		 * the middle is recorded (capture_nested) */
 		n = unw_backtrace_fn(buf, max + 8);
-		t->capturing = 0;
 		/* our frames: the hook's, and main_wrapper's under main */
 		for (i = 0; i < n && skip < max; i++)
 			if ((uintptr_t)buf[i] < self_lo || (uintptr_t)buf[i] >= self_hi)
@@ -284,37 +311,24 @@ uint32_t stack_capture(struct tstate *t, void **frame)
 	} else {
 		n = walk_fp(t, frame, ips, max);
 	}
-	if (n <= 0)
-		return 0;
-	if (t->capturing) {
-		/* nested in a signal handler: the cache is in use */
-		for (i = n - 1; i >= 0 && (node = intern(node, ips[i])); i--)
-			;
-		return node;
-	}
-	t->capturing = 1;
-	c = cache_of(t);
-	if (c) {
+	if (n > 0) {
 		/* ips[] is innermost first; the cache outermost first */
 		uint32_t m = c->n < (uint32_t)n ? c->n : (uint32_t)n;
 
 		while (start < m && c->ip[start] == ips[n - 1 - start])
 			start++;
 		node = start ? c->node[start - 1] : 0;
-	}
-	for (i = n - 1 - (int)start; i >= 0; i--) {
-		uint32_t k = (uint32_t)(n - 1 - i);
+		for (i = n - 1 - (int)start; i >= 0; i--) {
+			uint32_t k = (uint32_t)(n - 1 - i);
 
-		node = intern_cached(c, node, ips[i]);
-		if (!node)
-			break;
-		if (c) {
+			node = intern_cached(c, node, ips[i]);
+			if (!node)
+				break;
 			c->ip[k] = ips[i];
 			c->node[k] = node;
 		}
-	}
-	if (c)
 		c->n = node ? (uint32_t)n : 0;
+	}
 	t->capturing = 0;
 	return node;
 }

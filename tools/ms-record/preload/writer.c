@@ -594,16 +594,21 @@ single:
 
 extern uint32_t ring_hwm;
 
-/* At the end: drops no later event of their thread reported. */
-static void drops_left(struct drain_ctx *d, uint32_t nrings)
+/* Drops no later event of their thread reported: at the end (every
+ * ring), or once an exited thread's ring is drained (before its reuse). */
+static void drops_left(struct drain_ctx *d, uint32_t nrings, int dead_only)
 {
 	uint32_t i;
 
 	for (i = 0; i < nrings; i++) {
 		struct spool_ring *r = ring_at(d->h, i);
 		struct mst_record rec = { .type = MST_REC_DROPPED };
+		uint32_t st = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
 
-		if (r->state == RING_FREE || !r->drop_events)
+		if (st == RING_FREE || !r->drop_events)
+			continue;
+		if (dead_only && (st != RING_DEAD ||
+				  __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) != d->rd[i]))
 			continue;
 		rec.u.dropped = (struct mst_dropped){ mst_writer_last_time(d->w), r->thread,
 						      r->drop_events, r->drop_bytes };
@@ -732,8 +737,7 @@ static long round_once(int final)
 	got = drain_rings(&d, cutoff, n);
 	if (got < 0)
 		return -1;
-	if (final)
-		drops_left(&d, n);
+	drops_left(&d, n, !final);
 	return got;
 }
 
@@ -1070,7 +1074,7 @@ EXPORT int memscope_salvage(const char *path, char *err, size_t errlen)
 		salvage_err(err, errlen, "cannot write '%s': %s", tpath, mst_writer_error(w));
 		goto out;
 	}
-	drops_left(&d, SPOOL_MAX_RINGS);
+	drops_left(&d, SPOOL_MAX_RINGS, 0);
 	events = cp->events + mst_writer_events(w);
 	r.u.end.time = mst_writer_last_time(w);
 	r.u.end.reason = MST_END_SALVAGED;
