@@ -338,7 +338,16 @@ static void print_record(FILE *f, const struct mst_reader *r,
 	fputc('\n', f);
 }
 
-/* ---- the summary ---- */
+/*
+ * ---- the summary ----
+ * allocs: ALLOC records (a realloc call is one alloc); reallocs: ALLOCs of
+ * the realloc family; frees: FREE records of free/delete, plus realloc(p, 0)
+ * calls (a realloc-family FREE with no ALLOC naming it as old address), but
+ * not the free half of a moved realloc; frees of address 0 are ignored.
+ * unknown_frees: frees of an address not live; double_allocs: an ALLOC of
+ * a live address (other than realloc in place). threads: distinct thread
+ * indexes seen in THREAD_START, ALLOC or FREE.
+ */
 
 struct summary {
 	uint64_t allocs, frees, reallocs, bytes_allocated;
