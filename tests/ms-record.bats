@@ -117,6 +117,18 @@ Try 'ms-record --help' for more information."
 Try 'ms-record --help' for more information."
 }
 
+@test "a missing option value, an unknown short option in a cluster: 125" {
+	run --separate-stderr ms-record -o
+	assert_failure 125
+	assert_output ""
+	stderr_matches "ms-record: option '-o' needs a value
+Try 'ms-record --help' for more information."
+	run --separate-stderr ms-record -qx "$PROGS/leak"
+	assert_failure 125
+	stderr_matches "ms-record: unknown option '-x'
+Try 'ms-record --help' for more information."
+}
+
 @test "bad option values: one line each, 125, nothing run" {
 	local bad
 	for bad in "--sample-rate 0" "--sample-rate 1.5" "--sample-rate abc" \

@@ -110,7 +110,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	opterr = 0;
 	/* "+": stop at PROGRAM; its options are its own. */
-	while ((c = getopt_long(argc, argv, "+o:qh", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:o:qh", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o->output = optarg;
@@ -163,6 +163,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case ':':
 			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
+			/* optopt names a short option even inside "-qx". */
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
