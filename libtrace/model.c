@@ -72,9 +72,22 @@ struct mst_model {
 	struct mt_map module_map;     /* module id -> modules[] */
 	struct mst_module_stats *modules;
 	size_t nmodules, modules_cap;
-	struct mt_map free_stack_map; /* free stack id -> 1 + module index */
-	uint64_t last_free_stack;     /* one-entry cache of free_module, */
-	uint32_t last_free_module;    /* stack 0 never cached */
+	/*
+	 * Modules are attributed at the end (mst_model_finish), so that adding
+	 * ALLOC and FREE records never reads the reader's tables: frees are
+	 * counted per free stack, and (allocating site, free stack) pairs
+	 * carry what may turn out to cross a module boundary.
+	 */
+	struct mt_map free_stack_map; /* free stack id -> free_stacks[] */
+	struct free_stack { uint64_t stack, frees; } *free_stacks;
+	size_t nfree_stacks, free_stacks_cap;
+	uint64_t last_free_stack;     /* one-entry cache, stack 0 never */
+	uint32_t last_free_index;
+	struct mt_map pair_map;       /* site << 32 | free stack -> pairs[] */
+	struct site_pair { uint32_t site, fs; uint64_t count, bytes; } *pairs;
+	size_t npairs, pairs_cap;
+	uint64_t last_pair_key;
+	uint32_t last_pair;
 	struct mt_map cross_map;      /* alloc idx << 32 | free idx -> cross[] */
 	struct mst_module_cross *cross;
 	size_t ncross, cross_cap;
@@ -168,6 +181,8 @@ int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
 	mt_map_init(&m->thread_map);
 	mt_map_init(&m->module_map);
 	mt_map_init(&m->free_stack_map);
+	mt_map_init(&m->pair_map);
+	m->last_pair = NO_INDEX;
 	mt_map_init(&m->cross_map);
 	mt_map_init(&m->task_map);
 	m->buckets = calloc(m->nb, sizeof(*m->buckets));
@@ -201,6 +216,9 @@ void mst_model_free(struct mst_model *m)
 	mt_map_release(&m->thread_map);
 	mt_map_release(&m->module_map);
 	mt_map_release(&m->free_stack_map);
+	mt_map_release(&m->pair_map);
+	free(m->free_stacks);
+	free(m->pairs);
 	mt_map_release(&m->cross_map);
 	mt_map_release(&m->task_map);
 	for (i = 0; i < m->nsites; i++)
@@ -282,8 +300,7 @@ static uint32_t module_of_stack(struct mst_model *m, const struct mst_reader *r,
 	return module_of_ip(m, r, ip);
 }
 
-static uint32_t site_get(struct mst_model *m, const struct mst_reader *r,
-			 uint64_t stack)
+static uint32_t site_get(struct mst_model *m, uint64_t stack)
 {
 	uint32_t i = mt_map_get(&m->site_map, stack);
 	if (i != NO_INDEX)
@@ -296,10 +313,8 @@ static uint32_t site_get(struct mst_model *m, const struct mst_reader *r,
 		return NO_INDEX;
 	m->nsites++;
 	m->sites[i].stack = stack;
-	m->sitex[i].module = module_of_stack(m, r, stack);
+	m->sitex[i].module = NO_INDEX;    /* known at the end */
 	m->sitex[i].epoch = m->epoch;
-	m->sites[i].module = m->sitex[i].module == NO_INDEX ? 0 :
-		m->modules[m->sitex[i].module].module;
 	return i;
 }
 
@@ -569,8 +584,7 @@ static void peak_check(struct mst_model *m, uint64_t t)
 		m->peak_arena_pending = 1, m->arena_dist = UINT64_MAX;
 }
 
-static int add_alloc(struct mst_model *m, const struct mst_reader *r,
-		     const struct mst_alloc *a)
+static int add_alloc(struct mst_model *m, const struct mst_alloc *a)
 {
 	struct mst_bucket *bk = timeline_at(m, a->time);
 	uint32_t ti = thread_get(m, a->thread), si;
@@ -609,7 +623,7 @@ static int add_alloc(struct mst_model *m, const struct mst_reader *r,
 	}
 	tx->pending_realloc = 0;
 
-	si = site_get(m, r, a->stack);
+	si = site_get(m, a->stack);
 	if (si == NO_INDEX)
 		return fail(m, MST_ERR_NOMEM, "out of memory");
 	b = mt_live_upsert(&m->live, a->addr, &existed);
@@ -645,10 +659,6 @@ static int add_alloc(struct mst_model *m, const struct mst_reader *r,
 	sx->live_count++;
 	if (sx->live_bytes > s->max_live_bytes)
 		s->max_live_bytes = sx->live_bytes;
-	if (sx->module != NO_INDEX) {
-		m->modules[sx->module].allocations++;
-		m->modules[sx->module].bytes += a->size;
-	}
 
 	m->threads[ti].allocations++;
 	m->threads[ti].bytes += a->size;
@@ -668,32 +678,56 @@ static int add_alloc(struct mst_model *m, const struct mst_reader *r,
 	return MST_OK;
 }
 
-static uint32_t free_module(struct mst_model *m, const struct mst_reader *r,
-			    uint64_t stack)
+/* Index of free stack STACK in free_stacks (created on first use). */
+static uint32_t free_stack_index(struct mst_model *m, uint64_t stack)
 {
 	uint32_t v;
-	if (!stack)
-		return NO_INDEX;
 	/* Frees come from few places: remember the last one. */
 	if (stack == m->last_free_stack)
-		return m->last_free_module;
+		return m->last_free_index;
 	v = mt_map_get(&m->free_stack_map, stack);
-	if (v != NO_INDEX) {
-		v = v ? v - 1 : NO_INDEX;
-	} else {
-		v = module_of_stack(m, r, stack);
-		mt_map_put(&m->free_stack_map, stack, v == NO_INDEX ? 0 : v + 1);
+	if (v == NO_INDEX) {
+		if (grow(&m->free_stacks, &m->free_stacks_cap, m->nfree_stacks + 1,
+			 sizeof(*m->free_stacks)) < 0 ||
+		    mt_map_put(&m->free_stack_map, stack, (uint32_t)m->nfree_stacks) < 0)
+			return NO_INDEX;
+		v = (uint32_t)m->nfree_stacks++;
+		m->free_stacks[v].stack = stack;
 	}
 	m->last_free_stack = stack;
-	m->last_free_module = v;
+	m->last_free_index = v;
 	return v;
 }
 
-static int add_free(struct mst_model *m, const struct mst_reader *r,
-		    const struct mst_free *f)
+/* Counts a block of SITE freed from free stack FS, for the modules'
+ * crossing figures. */
+static void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uint64_t bytes)
+{
+	uint64_t key = (uint64_t)site << 32 | fs;
+	uint32_t v;
+	if (key == m->last_pair_key && m->last_pair != NO_INDEX) {
+		v = m->last_pair;
+	} else {
+		v = mt_map_get(&m->pair_map, key);
+		if (v == NO_INDEX) {
+			if (grow(&m->pairs, &m->pairs_cap, m->npairs + 1, sizeof(*m->pairs)) < 0 ||
+			    mt_map_put(&m->pair_map, key, (uint32_t)m->npairs) < 0)
+				return;       /* out of memory: crossing figures only */
+			v = (uint32_t)m->npairs++;
+			m->pairs[v].site = site;
+			m->pairs[v].fs = fs;
+		}
+		m->last_pair_key = key;
+		m->last_pair = v;
+	}
+	m->pairs[v].count++;
+	m->pairs[v].bytes += bytes;
+}
+
+static int add_free(struct mst_model *m, const struct mst_free *f)
 {
 	struct mst_bucket *bk = timeline_at(m, f->time);
-	uint32_t ti = thread_get(m, f->thread), fm, am;
+	uint32_t ti = thread_get(m, f->thread), fs = NO_INDEX;
 	struct thread_x *tx;
 	struct mt_block *b;
 	int is_realloc = f->func == MST_FREE_REALLOC || f->func == MST_FREE_REALLOCARRAY;
@@ -714,9 +748,12 @@ static int add_free(struct mst_model *m, const struct mst_reader *r,
 	if (!f->addr)
 		return MST_OK;        /* free(NULL): a call, no block */
 
-	fm = free_module(m, r, f->stack);
-	if (fm != NO_INDEX)
-		m->modules[fm].frees++;
+	if (f->stack) {
+		fs = free_stack_index(m, f->stack);
+		if (fs == NO_INDEX)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		m->free_stacks[fs].frees++;
+	}
 	b = mt_live_find(&m->live, f->addr);
 	if (!b) {
 		m->integ.unknown_frees++;
@@ -744,22 +781,8 @@ static int add_free(struct mst_model *m, const struct mst_reader *r,
 		if (m->threadx[b->thread].last_alloc == f->addr)
 			m->threadx[b->thread].last_alloc = 0;
 	}
-	am = m->sitex[b->site].module;
-	if (am != NO_INDEX && fm != NO_INDEX && am != fm) {
-		uint64_t key = (uint64_t)am << 32 | fm;
-		uint32_t ci = mt_map_get(&m->cross_map, key);
-		if (ci == NO_INDEX &&
-		    grow(&m->cross, &m->cross_cap, m->ncross + 1, sizeof(*m->cross)) == 0 &&
-		    mt_map_put(&m->cross_map, key, (uint32_t)m->ncross) == 0) {
-			ci = (uint32_t)m->ncross++;
-			m->cross[ci].alloc_module = m->modules[am].module;
-			m->cross[ci].free_module = m->modules[fm].module;
-		}
-		if (ci != NO_INDEX) {
-			m->cross[ci].count++;
-			m->cross[ci].bytes += b->size;
-		}
-	}
+	if (fs != NO_INDEX)
+		pair_add(m, b->site, fs, b->size);
 	block_remove(m, b, f->time, 1);
 	timeline_heap(m, bk);
 	return MST_OK;
@@ -825,6 +848,10 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 		  const struct mst_record *rec)
 {
 	uint32_t i;
+	/* The reader's tables are read in mst_model_finish only: adding a
+	 * record never touches them, so mst_model_read may run the reader on
+	 * another thread. */
+	(void)r;
 	switch (rec->type) {
 	case MST_REC_HEADER: {
 		const struct mst_header *h = &rec->u.header;
@@ -842,9 +869,9 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 		return MST_OK;
 	}
 	case MST_REC_ALLOC:
-		return add_alloc(m, r, &rec->u.alloc);
+		return add_alloc(m, &rec->u.alloc);
 	case MST_REC_FREE:
-		return add_free(m, r, &rec->u.free);
+		return add_free(m, &rec->u.free);
 	case MST_REC_STACK:
 	case MST_REC_SYMBOLS:
 		return MST_OK;
@@ -1033,6 +1060,51 @@ static void scale_all(struct mst_model *m)
 #undef S
 }
 
+/* Modules of every site and free stack, now that the reader knows every
+ * module and stack; then the per-module figures and the crossings. */
+static void attribute_modules(struct mst_model *m, const struct mst_reader *r)
+{
+	uint32_t *fsm = calloc(m->nfree_stacks ? m->nfree_stacks : 1, sizeof(*fsm));
+	size_t i;
+	for (i = 0; i < m->nsites; i++) {
+		struct mst_site *s = &m->sites[i];
+		struct site_x *sx = &m->sitex[i];
+		sx->module = module_of_stack(m, r, s->stack);
+		if (sx->module == NO_INDEX)
+			continue;
+		s->module = m->modules[sx->module].module;
+		m->modules[sx->module].allocations += s->allocations;
+		m->modules[sx->module].bytes += s->bytes;
+		m->modules[sx->module].leaked_bytes += sx->live_bytes;
+	}
+	if (!fsm)
+		return;
+	for (i = 0; i < m->nfree_stacks; i++) {
+		fsm[i] = module_of_stack(m, r, m->free_stacks[i].stack);
+		if (fsm[i] != NO_INDEX)
+			m->modules[fsm[i]].frees += m->free_stacks[i].frees;
+	}
+	for (i = 0; i < m->npairs; i++) {
+		uint32_t am = m->sitex[m->pairs[i].site].module, fm = fsm[m->pairs[i].fs], ci;
+		uint64_t key;
+		if (am == NO_INDEX || fm == NO_INDEX || am == fm)
+			continue;
+		key = (uint64_t)am << 32 | fm;
+		ci = mt_map_get(&m->cross_map, key);
+		if (ci == NO_INDEX) {
+			if (grow(&m->cross, &m->cross_cap, m->ncross + 1, sizeof(*m->cross)) < 0 ||
+			    mt_map_put(&m->cross_map, key, (uint32_t)m->ncross) < 0)
+				break;
+			ci = (uint32_t)m->ncross++;
+			m->cross[ci].alloc_module = m->modules[am].module;
+			m->cross[ci].free_module = m->modules[fm].module;
+		}
+		m->cross[ci].count += m->pairs[i].count;
+		m->cross[ci].bytes += m->pairs[i].bytes;
+	}
+	free(fsm);
+}
+
 int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_status)
 {
 	size_t i;
@@ -1059,9 +1131,8 @@ int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_s
 		s->leaked_bytes = sx->live_bytes;
 		s->leaked_allocations = sx->live_count;
 		s->median_lifetime_ns = median_life(sx);
-		if (sx->module != NO_INDEX)
-			m->modules[sx->module].leaked_bytes += sx->live_bytes;
 	}
+	attribute_modules(m, r);
 	for (i = 0; i < m->nthreads; i++)
 		m->threads[i].live_bytes = m->threadx[i].live_bytes;
 	for (i = 0; i < m->live.cap; i++) {

@@ -42,12 +42,14 @@ struct mst_model_options {
 };
 
 int mst_model_new(struct mst_model **out, const struct mst_model_options *opts);
-/* Feed every record the reader delivers, HEADER included. R lets the model
- * resolve stacks to modules. */
+/* Feed every record the reader delivers, HEADER included (STACK records
+ * may be left out: the model reads stacks from R at the end). Adding a
+ * record never calls the reader. */
 int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 		  const struct mst_record *rec);
 /* After the last record: READ_STATUS is what mst_reader_next returned last
- * (MST_END, MST_ERR_TRUNCATED, ...), recorded in the integrity section. */
+ * (MST_END, MST_ERR_TRUNCATED, ...), recorded in the integrity section.
+ * R resolves the sites' and frees' stacks to modules here. */
 int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_status);
 const char *mst_model_error(const struct mst_model *m);
 void mst_model_free(struct mst_model *m);
