@@ -309,12 +309,16 @@ static inline uint64_t xadd_local(uint64_t *p, uint64_t n)
 	return n;
 }
 
+/* times producers found their ring full, and slept (MEMSCOPE_LOG=debug) */
+unsigned long stat_full, stat_sleeps;
+
 static int ring_wait(struct tstate *t, uint64_t need_end, uint32_t margin)
 {
 	struct spool_ring *r = t->ring;
 	uint64_t cap = (uint64_t)t->mask + 1;
 	int spins = 0;
 
+	__atomic_add_fetch(&stat_full, 1, __ATOMIC_RELAXED);
 	for (;;) {
 		t->tail_seen = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		if (need_end + margin - t->tail_seen <= cap)
@@ -326,6 +330,7 @@ static int ring_wait(struct tstate *t, uint64_t need_end, uint32_t margin)
 		} else {
 			struct timespec ts = { 0, 50000 };
 
+			__atomic_add_fetch(&stat_sleeps, 1, __ATOMIC_RELAXED);
 			nanosleep(&ts, NULL);
 		}
 	}

@@ -1084,6 +1084,21 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 
 /* ---- start-up ---- */
 
+/* The first thread is named after the process (/proc/self/comm). */
+static void main_thread_name(void)
+{
+	char name[64];
+	int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, name, sizeof(name) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	while (n > 0 && (name[n - 1] == '\n' || name[n - 1] == 0))
+		n--;
+	if (n > 0 && tls.thread)
+		ev_blob(&tls, EV_THREAD_NAME, tls.thread, 0, name, (size_t)n);
+}
+
 static int start_trace(void)
 {
 	rec_pid = getpid();
@@ -1101,6 +1116,7 @@ static int start_trace(void)
 	writer_checkpoint_now();
 	recording = 1;
 	thread_attach(&tls);
+	main_thread_name();
 	modules_scan(&tls);
 	early_replay(&tls);
 	if (writer_start()) {

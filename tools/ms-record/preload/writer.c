@@ -47,6 +47,7 @@ static char spool_path[2 * SPOOL_PATH_MAX + 16];
 static pthread_t writer_tid;
 static volatile int writer_running, writer_stop;
 static volatile int finishing;
+static unsigned long writer_sleeps;
 static uint64_t last_flush_ns, last_counters_ns;
 static int statm_fd = -1;
 static struct mallinfo2 (*mallinfo2_fn)(void);
@@ -786,6 +787,7 @@ static void *writer_main(void *arg)
 		if (got < 64) {
 			struct timespec ts = { 0, got ? 200000 : 1000000 };
 
+			writer_sleeps++;
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -889,8 +891,13 @@ void writer_finish(int reason, long status)
 	/* The mapping stays: threads still running may touch their rings
 	 * (no one reads them any more), and a failed exec resumes on it. */
 	unlink(spool_path);
-	log_debug("trace '%s' finished (reason %d, status %ld)", cfg.trace_path,
-		  reason, status);
+	{
+		extern unsigned long stat_full, stat_sleeps;
+
+		log_debug("trace '%s' finished (reason %d, status %ld); rings found full "
+			  "%lu times, %lu sleeps; writer slept %lu times", cfg.trace_path,
+			  reason, status, stat_full, stat_sleeps, writer_sleeps);
+	}
 	tls.guard--;
 }
 
