@@ -37,6 +37,9 @@ void memscope_task_end_v1(uint64_t task);
 
 #ifndef MEMSCOPE_IMPLEMENTATION
 #include <dlfcn.h>
+#ifndef RTLD_DEFAULT
+#define RTLD_DEFAULT ((void *)0)     /* glibc's, hidden without _GNU_SOURCE */
+#endif
 
 struct memscope_api_ {
 	int looked;
