@@ -366,6 +366,9 @@ static int run(const struct options *o)
 			sigaction(forwarded[i], &sa, NULL);
 	}
 
+	msc_debug("program '%s', recorder '%s', output '%s', spool folder '%s', session %s",
+		  path, preload, template, spool_dir, session);
+
 	/* Descendants orphaned during the run (a daemon's double fork) become
 	 * our children, so that we know whether any is still running. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -411,7 +414,9 @@ static int run(const struct options *o)
 	while ((n = waitpid(-1, &reaped, WNOHANG)) > 0)
 		;
 	descendants = n == 0;
-	spools_salvage(preload, spool_dir, &alive);
+	n = spools_salvage(preload, spool_dir, &alive);
+	msc_debug("status %d; %zd spool(s) salvaged, %d still in use%s", status, n, alive,
+		  descendants ? ", processes of the run still running" : "");
 	if (alive || descendants) {
 		if (!o->quiet)
 			msc_warn("%s", "processes of this run are still running: each finishes its own trace when it exits");
