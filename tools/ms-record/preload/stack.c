@@ -185,7 +185,13 @@ static uint32_t intern(uint32_t parent, uint64_t ip)
 								__ATOMIC_RELAXED);
 
 				if (n >= node_cap) {
+					static int warned;
+
 					__atomic_sub_fetch(&spool->stack_count, 1, __ATOMIC_RELAXED);
+					if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+						log_error("%llu distinct stack frames: new stacks are "
+							  "recorded as empty from now on",
+							  (unsigned long long)node_cap - 1);
 					return 0;
 				}
 				mine = (uint32_t)n;
