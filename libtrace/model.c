@@ -12,10 +12,12 @@
 #include "model_table.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NO_INDEX UINT32_MAX
 
@@ -1247,4 +1249,186 @@ void mst_model_each_live(const struct mst_model *m,
 		b.func = s->func;
 		fn(ctx, &b);
 	}
+}
+
+/* ---- reading a whole trace, decoding on a second thread ---- */
+
+/*
+ * The reader thread decodes records into batches of ALLOC and FREE events
+ * while the caller's thread adds the previous batch to the model. Every
+ * other record is a synchronisation point: the reader thread hands it over
+ * and waits until it has been added (its strings are borrowed from the
+ * reader), so records reach the model in trace order. STACK records stay
+ * in the reader's tables and are not handed over.
+ */
+#define PIPE_BATCH 4096
+#define PIPE_SLOTS 4
+
+struct pipe_ev {
+	uint8_t type;                 /* MST_REC_ALLOC or MST_REC_FREE */
+	union {
+		struct mst_alloc a;
+		struct mst_free f;
+	} u;
+};
+
+struct pipe_slot {
+	size_t n;
+	const struct mst_record *sync; /* handed over after the events */
+	int end, status;              /* the reader's last status */
+	struct pipe_ev ev[PIPE_BATCH];
+};
+
+struct pipe {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct mst_reader *r;
+	int full[PIPE_SLOTS];
+	int sync_done, abort;
+	struct pipe_slot slots[PIPE_SLOTS];
+};
+
+static void pipe_publish(struct pipe *p, size_t i)
+{
+	pthread_mutex_lock(&p->mu);
+	p->full[i] = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *pipe_reader(void *arg)
+{
+	struct pipe *p = arg;
+	size_t i = 0;
+	for (;;) {
+		struct pipe_slot *s = &p->slots[i];
+		const struct mst_record *rec;
+		int st;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->full[i] && !p->abort)
+			pthread_cond_wait(&p->cv, &p->mu);
+		pthread_mutex_unlock(&p->mu);
+		if (p->abort)
+			return NULL;
+		s->n = 0;
+		s->sync = NULL;
+		s->end = 0;
+		for (;;) {
+			st = mst_reader_next(p->r, &rec);
+			if (st != MST_OK) {
+				s->end = 1;
+				s->status = st;
+				pipe_publish(p, i);
+				return NULL;
+			}
+			if (rec->type == MST_REC_ALLOC) {
+				s->ev[s->n].type = MST_REC_ALLOC;
+				s->ev[s->n++].u.a = rec->u.alloc;
+			} else if (rec->type == MST_REC_FREE) {
+				s->ev[s->n].type = MST_REC_FREE;
+				s->ev[s->n++].u.f = rec->u.free;
+			} else if (rec->type == MST_REC_STACK) {
+				continue;
+			} else {
+				s->sync = rec;
+				break;
+			}
+			if (s->n == PIPE_BATCH)
+				break;
+		}
+		pipe_publish(p, i);
+		if (s->sync) {
+			/* REC stays borrowed until the model has it */
+			pthread_mutex_lock(&p->mu);
+			while (!p->sync_done && !p->abort)
+				pthread_cond_wait(&p->cv, &p->mu);
+			p->sync_done = 0;
+			pthread_mutex_unlock(&p->mu);
+			if (p->abort)
+				return NULL;
+		}
+		i = (i + 1) % PIPE_SLOTS;
+	}
+}
+
+static int read_serial(struct mst_model *m, struct mst_reader *r,
+		       int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
+		       int *read_status)
+{
+	const struct mst_record *rec;
+	int st, rc;
+	while ((st = mst_reader_next(r, &rec)) == MST_OK) {
+		rc = mst_model_add(m, r, rec);
+		if (rc == MST_OK && other && rec->type != MST_REC_ALLOC &&
+		    rec->type != MST_REC_FREE && rec->type != MST_REC_STACK)
+			rc = other(ctx, rec);
+		if (rc != MST_OK)
+			return rc;
+	}
+	*read_status = st;
+	return MST_OK;
+}
+
+int mst_model_read(struct mst_model *m, struct mst_reader *r,
+		   int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
+		   int *read_status)
+{
+	const char *env = getenv("MEMSCOPE_THREADS");
+	struct pipe *p;
+	pthread_t th;
+	size_t i = 0;
+	int rc = MST_OK, done = 0;
+
+	*read_status = MST_ERR_IO;
+	if ((env && !strcmp(env, "1")) || sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return read_serial(m, r, other, ctx, read_status);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return read_serial(m, r, other, ctx, read_status);
+	p->r = r;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (pthread_create(&th, NULL, pipe_reader, p) != 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return read_serial(m, r, other, ctx, read_status);
+	}
+	while (!done) {
+		struct pipe_slot *s = &p->slots[i];
+		size_t k;
+		pthread_mutex_lock(&p->mu);
+		while (!p->full[i])
+			pthread_cond_wait(&p->cv, &p->mu);
+		pthread_mutex_unlock(&p->mu);
+		for (k = 0; k < s->n && rc == MST_OK; k++)
+			rc = s->ev[k].type == MST_REC_ALLOC ? add_alloc(m, &s->ev[k].u.a) :
+			     add_free(m, &s->ev[k].u.f);
+		if (rc == MST_OK && s->sync) {
+			rc = mst_model_add(m, r, s->sync);
+			if (rc == MST_OK && other)
+				rc = other(ctx, s->sync);
+		}
+		if (s->end) {
+			*read_status = s->status;
+			done = 1;
+		}
+		pthread_mutex_lock(&p->mu);
+		p->full[i] = 0;
+		if (s->sync)
+			p->sync_done = 1;
+		if (rc != MST_OK) {
+			p->abort = 1;
+			done = 1;
+		}
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		i = (i + 1) % PIPE_SLOTS;
+	}
+	pthread_join(th, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	return rc;
 }

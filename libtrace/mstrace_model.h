@@ -51,6 +51,19 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
  * (MST_END, MST_ERR_TRUNCATED, ...), recorded in the integrity section.
  * R resolves the sites' and frees' stacks to modules here. */
 int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_status);
+/*
+ * The loop above in one call, decoding on a second thread while records
+ * are added (when the machine has more than one CPU and MEMSCOPE_THREADS
+ * is not 1). OTHER, when not NULL, is called in the caller's thread, in
+ * trace order, with the reader paused, for every record but ALLOC, FREE
+ * and STACK (e.g. to feed SYMBOLS to a symbolizer); its nonzero return
+ * stops the reading and is returned. *READ_STATUS gets the reader's last
+ * status, for mst_model_finish. Returns MST_OK, or the model's or OTHER's
+ * error.
+ */
+int mst_model_read(struct mst_model *m, struct mst_reader *r,
+		   int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
+		   int *read_status);
 const char *mst_model_error(const struct mst_model *m);
 void mst_model_free(struct mst_model *m);
 

@@ -360,3 +360,22 @@ print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss
 		[ "$status" -ne 0 ] || { echo "schema accepted: $edit"; false; }
 	done
 }
+
+@test "decoding on a second thread gives the same report as one thread" {
+	for s in basic realloc threads modules symbols truncated; do
+		golden "$s"
+		MEMSCOPE_THREADS=1 ms-stats "$s.memscope" > one.json 2> one.err || true
+		ms-stats "$s.memscope" > two.json 2> two.err || true
+		cmp one.json two.json
+		cmp one.err two.err
+	done
+	mkgolden churn churn.memscope 20000
+	MEMSCOPE_THREADS=1 ms-stats churn.memscope > one.json
+	ms-stats churn.memscope > two.json
+	cmp one.json two.json
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	ms-record -q -o mt.memscope "$PROGS/churn" 4 20000 > /dev/null
+	MEMSCOPE_THREADS=1 ms-stats mt.memscope > one.json
+	ms-stats mt.memscope > two.json
+	cmp one.json two.json
+}

@@ -17,10 +17,19 @@
 #define MAX_FRAMES 256
 #define MAX_INLINE 16
 
+/* Records other than ALLOC, FREE and STACK, in order: embedded symbol
+ * tables go to the symbolizer. */
+static int other_record(void *ctx, const struct mst_record *rec)
+{
+	struct trace *t = ctx;
+	if (rec->type == MST_REC_SYMBOLS)
+		return mst_symbolizer_add_symbols(t->sym, &rec->u.symbols);
+	return MST_OK;
+}
+
 int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 	       char *err, size_t errlen)
 {
-	const struct mst_record *rec;
 	struct mst_reader_stats st;
 	int s;
 
@@ -51,17 +60,13 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 		snprintf(err, errlen, "%s: %s", t->name, mst_status_str(s));
 		return -1;
 	}
-	while ((s = mst_reader_next(t->r, &rec)) == MST_OK) {
-		int ms = mst_model_add(t->m, t->r, rec);
-		if (ms == MST_OK && rec->type == MST_REC_SYMBOLS)
-			ms = mst_symbolizer_add_symbols(t->sym, &rec->u.symbols);
-		if (ms != MST_OK) {
-			const char *d = mst_model_error(t->m);
-			snprintf(err, errlen, "%s: %s", t->name, *d ? d : mst_status_str(ms));
-			return -1;
-		}
+	s = mst_model_read(t->m, t->r, other_record, t, &t->read_status);
+	if (s != MST_OK) {
+		const char *d = mst_model_error(t->m);
+		snprintf(err, errlen, "%s: %s", t->name, *d ? d : mst_status_str(s));
+		return -1;
 	}
-	t->read_status = s;
+	s = t->read_status;
 	mst_model_finish(t->m, t->r, s);
 	mst_reader_stats(t->r, &st);
 	t->bytes_read = st.bytes;
