@@ -306,17 +306,28 @@ static int addr_slot(struct mst_reader *r, uint64_t thread, size_t *slot)
 
 	if (2 * (t->nused + 1) > t->cap) {
 		struct mst__addr_tab n = { 0 };
+		size_t wins;
 		n.cap = t->cap ? 2 * t->cap : 64;
+		wins = n.cap / 2 + 1;
 		n.slots = calloc(n.cap, sizeof(*n.slots));
-		n.used = calloc(n.cap / 2 + 1, sizeof(*n.used));
-		if (!n.slots || !n.used) {
+		n.used = calloc(wins, sizeof(*n.used));
+		n.ring = realloc(t->ring, wins * MST__WINDOW * sizeof(uint64_t));
+		if (n.ring)
+			t->ring = n.ring;
+		n.ring_n = realloc(t->ring_n, wins * sizeof(uint64_t));
+		if (n.ring_n)
+			t->ring_n = n.ring_n;
+		if (!n.slots || !n.used || !n.ring || !n.ring_n) {
 			free(n.slots);
 			free(n.used);
 			return -1;
 		}
+		/* Same windows, same order: only the hash positions move. */
 		for (size_t k = 0; k < t->nused; k++) {
 			const struct mst__addr_slot *o = &t->slots[t->used[k]];
-			mst__tab_set(&n, mst__tab_find(&n, o->thread), o->thread, o->addr);
+			size_t i = mst__tab_find(&n, o->thread);
+			n.slots[i] = *o;
+			n.used[n.nused++] = i;
 		}
 		free(t->slots);
 		free(t->used);
@@ -727,6 +738,7 @@ static int decode_record(struct mst_reader *r)
 		a->addr = (r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0) +
 			  mst__get_va(&in);
 		mst__tab_set(&r->addrs, slot, a->thread, a->addr);
+		mst__ring_push(&r->addrs, r->addrs.slots[slot].win, a->addr);
 		a->size = mst__get_vu(&in);
 		a->stack = mst__get_vu(&in);
 		if (!in.err && (a->func == 0 || a->func > MST_ALLOC_FUNC_MAX))
@@ -735,16 +747,25 @@ static int decode_record(struct mst_reader *r)
 		a->old_addr = mst_alloc_func_is_realloc(a->func) ?
 			      a->addr + mst__get_va(&in) : 0;
 		stack_ok(r, &in, a->stack);
-	} else if (type == MST__T_FREE) {
+	} else if (type == MST__T_FREE || type == MST__T_FREE_RECENT) {
 		struct mst_free *f = &r->rec.u.free;
+		const struct mst__addr_slot *sl;
 		r->rec.type = MST_REC_FREE;
 		f->time = get_time(r, &in);
 		f->thread = mst__get_vu(&in);
 		f->func = mst__get_u8(&in);
 		if (addr_slot(r, f->thread, &slot))
 			return nomem(r);
-		f->addr = (r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0) +
-			  mst__get_va(&in);
+		sl = &r->addrs.slots[slot];
+		if (type == MST__T_FREE) {
+			f->addr = (sl->busy ? sl->addr : 0) + mst__get_va(&in);
+		} else {
+			uint64_t back = mst__get_vu(&in);
+			if (!in.err && (!sl->busy || back >= MST__WINDOW ||
+					back >= r->addrs.ring_n[sl->win]))
+				in.err = "FREE_RECENT names an allocation the chunk does not hold";
+			f->addr = in.err ? 0 : mst__ring_get(&r->addrs, sl->win, back);
+		}
 		mst__tab_set(&r->addrs, slot, f->thread, f->addr);
 		f->stack = mst__get_vu(&in);
 		if (!in.err && (f->func == 0 || f->func > MST_FREE_FUNC_MAX))
@@ -966,6 +987,8 @@ void mst_reader_close(struct mst_reader *r)
 	free(r->stk);
 	free(r->addrs.slots);
 	free(r->addrs.used);
+	free(r->addrs.ring);
+	free(r->addrs.ring_n);
 	for (size_t i = 0; i < r->nmods; i++)
 		free(r->mods[i]);
 	free(r->mods);

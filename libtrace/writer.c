@@ -144,7 +144,10 @@ int mst_writer_open(struct mst_writer **out, int fd,
 	w->addrs.cap = ADDR_TAB;
 	w->addrs.slots = calloc(ADDR_TAB, sizeof(*w->addrs.slots));
 	w->addrs.used = calloc(ADDR_TAB, sizeof(*w->addrs.used));
-	if (!w->raw || !w->out || !w->addrs.slots || !w->addrs.used)
+	w->addrs.ring = calloc((size_t)MAX_CHUNK_THREADS * MST__WINDOW, sizeof(uint64_t));
+	w->addrs.ring_n = calloc(MAX_CHUNK_THREADS, sizeof(uint64_t));
+	if (!w->raw || !w->out || !w->addrs.slots || !w->addrs.used ||
+	    !w->addrs.ring || !w->addrs.ring_n)
 		return fail(w, MST_ERR_NOMEM, "cannot allocate %zu bytes of chunk buffers",
 			    w->raw_cap + w->out_cap);
 	(void)mst_crc32c(0, NULL, 0);     /* build the tables now, not in a handler */
@@ -374,11 +377,11 @@ static const uint8_t ext_code[] = {
 
 /*
  * Encodes REC at the cursor with delta state *T and *A, the last address
- * of the record's thread. On overflow the cursor says so and the caller
+ * of the record's thread; BACK >= 0 makes a FREE a FREE_RECENT. On overflow the cursor says so and the caller
  * retries in a fresh chunk, re-encoding against the reset state.
  */
 static void encode_record(struct mst__out *o, const struct mst_record *rec,
-			  uint64_t *t, uint64_t *a)
+			  uint64_t *t, uint64_t *a, int back)
 {
 	switch (rec->type) {
 	case MST_REC_ALLOC: {
@@ -400,11 +403,16 @@ static void encode_record(struct mst__out *o, const struct mst_record *rec,
 	}
 	case MST_REC_FREE: {
 		const struct mst_free *f = &rec->u.free;
-		mst__put_u8(o, MST__T_FREE);
+		/* A free of one of the thread's latest allocations names it
+		 * by its distance back: a byte instead of an address delta. */
+		mst__put_u8(o, back >= 0 ? MST__T_FREE_RECENT : MST__T_FREE);
 		put_time(o, t, f->time);
 		mst__put_vu(o, f->thread);
 		mst__put_u8(o, f->func);
-		mst__put_va(o, f->addr - *a);
+		if (back >= 0)
+			mst__put_vu(o, back);
+		else
+			mst__put_va(o, f->addr - *a);
 		*a = f->addr;
 		mst__put_vu(o, f->stack);
 		return;
@@ -550,6 +558,7 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 		uint64_t t = w->d_time, a = 0, thread = 0;
 		size_t slot = 0;
 		int ev = rec->type == MST_REC_ALLOC || rec->type == MST_REC_FREE;
+		int back = -1;
 
 		if (ev) {
 			thread = rec->type == MST_REC_ALLOC ? rec->u.alloc.thread : rec->u.free.thread;
@@ -560,15 +569,22 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 					return st;
 				continue;
 			}
-			if (w->addrs.slots[slot].busy)
+			if (w->addrs.slots[slot].busy) {
 				a = w->addrs.slots[slot].addr;
+				if (rec->type == MST_REC_FREE)
+					back = mst__ring_find(&w->addrs, w->addrs.slots[slot].win,
+							      rec->u.free.addr);
+			}
 		}
-		encode_record(&o, rec, &t, &a);
+		encode_record(&o, rec, &t, &a, back);
 		if (!o.overflow) {
 			w->raw_len = o.len;
 			w->d_time = t;
-			if (ev)
+			if (ev) {
 				mst__tab_set(&w->addrs, slot, thread, a);
+				if (rec->type == MST_REC_ALLOC)
+					mst__ring_push(&w->addrs, w->addrs.slots[slot].win, a);
+			}
 			break;
 		}
 		if (w->raw_len) {
@@ -630,6 +646,8 @@ int mst_writer_close(struct mst_writer *w)
 	ZSTD_freeCCtx(w->cctx);
 	free(w->addrs.slots);
 	free(w->addrs.used);
+	free(w->addrs.ring);
+	free(w->addrs.ring_n);
 	free(w->raw);
 	free(w->out);
 	free(w);

@@ -48,7 +48,7 @@ load test_helper
 @test "msdump: truncated chunk prints the records before it, then fails" {
 	run msdump "$FIXTURES/truncated-chunk.memscope"
 	assert_failure 1
-	assert_line "msdump: truncated chunk 4 at byte 429: stream ends after 23 of 68 bytes"
+	assert_line "msdump: truncated chunk 4 at byte 428: stream ends after 23 of 68 bytes"
 	assert_line "label t=330 thread=1 addr=0x5555555a2000 name=buffer type=char[200]"
 	refute_line --partial "task_begin"
 }

@@ -250,9 +250,53 @@ static void test_bad_records(void)
 
 #define RESET() (o = (struct mst__out){ p, 0, sizeof(p), 0 })
 	RESET();
-	mst__put_vu(&o, 0x05);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x05"),
-	      "core type 0x05 is corrupt: %s", d);
+	mst__put_vu(&o, 0x06);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x06"),
+	      "core type 0x06 is corrupt: %s", d);
+	RESET();        /* FREE_RECENT with no ALLOC of its thread in the chunk */
+	mst__put_vu(&o, MST__T_FREE_RECENT);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
+	mst__put_vu(&o, 0); mst__put_vu(&o, 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "FREE_RECENT"),
+	      "FREE_RECENT without a recent allocation is corrupt: %s", d);
+	RESET();        /* ALLOC on thread 1, FREE_RECENT 1 back (only 0 exists) */
+	mst__put_vu(&o, MST__T_ALLOC);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
+	mst__put_va(&o, 0x1000); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+	mst__put_vu(&o, MST__T_FREE_RECENT);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 0);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "FREE_RECENT"),
+	      "FREE_RECENT further back than the thread's allocations is corrupt: %s", d);
+	{
+		/* Two ALLOCs on thread 1, one on thread 2, FREE_RECENT 1 back
+		 * on thread 1: the first address, whatever thread 2 did. */
+		struct membuf m;
+		struct mst_reader *r;
+		const struct mst_record *rec;
+		uint64_t got = 0;
+		int fd, s;
+		RESET();
+		for (int i = 0; i < 3; i++) {
+			mst__put_vu(&o, MST__T_ALLOC);
+			mst__put_vu(&o, 1); mst__put_vu(&o, i == 2 ? 2 : 1); mst__put_u8(&o, 1);
+			mst__put_va(&o, i == 1 ? 0x40 : 0x1000); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+		}
+		mst__put_vu(&o, MST__T_FREE_RECENT);
+		mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
+		mst__put_vu(&o, 1); mst__put_vu(&o, 0);
+		start_trace(&m, 1, 0);
+		hand_chunk(&m, MST__ENC_STORED, p, o.len, o.len);
+		end_trace(&m, 100);
+		s = open_bytes(&r, &fd, m.p, m.len);
+		while (s == MST_OK && (s = mst_reader_next(r, &rec)) == MST_OK)
+			if (rec->type == MST_REC_FREE)
+				got = rec->u.free.addr;
+		CHECK(s == MST_END && got == 0x1000, "FREE_RECENT 1 back names the thread's previous ALLOC (0x%llx)",
+		      (unsigned long long)got);
+		close_bytes(r, fd);
+		membuf_free(&m);
+	}
 	RESET();
 	mst__put_vu(&o, 0);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "type 0 is corrupt");

@@ -224,6 +224,7 @@ static void test_append(void)
 	struct gen g;
 	int fd, n = 0, st;
 	size_t before;
+	uint64_t stacks;
 
 	gen_init(&g, 5);
 	mst_writer_open(&w, -1, &o);
@@ -244,12 +245,14 @@ static void test_append(void)
 	x.u.thread_start.time = g.time ? g.time - 1 : 0;
 	CHECK(g.time == 0 || mst_writer_add(w, &x) == MST_ERR_INVALID,
 	      "appending refuses a time before set_last_time");
-	gen_next(&g, &x, 0);
+	stacks = g.stacks;             /* what the first writer wrote */
+	gen_next(&g, &x, 0);           /* (only to move the time on) */
+	memset(&x, 0, sizeof(x));
 	x.type = MST_REC_FREE;
 	x.u.free.time = g.time;
 	x.u.free.func = MST_FREE_FREE;
 	x.u.free.addr = 0x1234560;
-	x.u.free.stack = g.stacks;     /* a stack the first writer wrote */
+	x.u.free.stack = stacks;
 	CHECK(mst_writer_add(w, &x) == MST_OK, "appended a FREE using an earlier stack");
 	gen_end(&g, &x, 0);
 	mst_writer_add(w, &x);
@@ -259,7 +262,7 @@ static void test_append(void)
 	while ((st = mst_reader_next(r, &rec)) == MST_OK) {
 		n++;
 		if (rec->type == MST_REC_FREE && rec->u.free.addr == 0x1234560)
-			CHECK(rec->u.free.stack == g.stacks, "appended FREE read back");
+			CHECK(rec->u.free.stack == stacks, "appended FREE read back");
 	}
 	CHECK(st == MST_END, "appended trace is complete: %s", mst_reader_error(r));
 	CHECK(n == 203, "all records of both writers read (%d)", n);

@@ -21,6 +21,7 @@ struct gen {
 	uint64_t rng;
 	uint64_t time, stacks, threads, modules, tasks;
 	uint64_t live[64];            /* a few live addresses to free */
+	uint64_t live_thread[64];     /* and the threads that allocated them */
 	int nlive;
 	/* Storage for the pointers of the last generated record. */
 	char s1[64], s2[64], s3[64];
@@ -131,8 +132,10 @@ static inline void gen_next(struct gen *g, struct mst_record *rec, int wide)
 		if (mst_alloc_func_is_realloc(a->func))
 			a->old_addr = gen_below(g, 3) == 0 ? 0 :
 				      wide ? gen_value(g) : gen_addr(g);
-		if (g->nlive < 64)
+		if (g->nlive < 64) {
+			g->live_thread[g->nlive] = a->thread;
 			g->live[g->nlive++] = a->addr;
+		}
 	} else if (kind < 22) {
 		struct mst_free *f = &rec->u.free;
 		rec->type = MST_REC_FREE;
@@ -140,9 +143,15 @@ static inline void gen_next(struct gen *g, struct mst_record *rec, int wide)
 		f->thread = 1 + gen_below(g, g->threads);
 		f->func = 1 + gen_below(g, MST_FREE_FUNC_MAX);
 		if (g->nlive) {
+			/* Mostly freed by the allocating thread, sometimes by
+			 * another (FREE_RECENT and FREE both get exercised). */
 			int i = gen_below(g, g->nlive);
 			f->addr = g->live[i];
-			g->live[i] = g->live[--g->nlive];
+			if (gen_below(g, 4))
+				f->thread = g->live_thread[i];
+			g->nlive--;
+			g->live[i] = g->live[g->nlive];
+			g->live_thread[i] = g->live_thread[g->nlive];
 		} else {
 			f->addr = wide ? gen_value(g) : gen_addr(g);
 		}
