@@ -376,6 +376,35 @@ struct spool_ev *ev_reserve(struct tstate *t, uint32_t nslots)
 	}
 }
 
+/* The common case of ev_reserve, inlined into the hooks: room in the
+ * ring, no wrap. Anything else takes the full path. */
+static inline __attribute__((always_inline)) struct spool_ev *
+reserve_fast(struct tstate *t, uint32_t nslots)
+{
+	uint64_t pos = t->wpos;
+
+	if (likely(t->ring != NULL) && likely(t->depth == 1) &&
+	    likely(pos + nslots + NESTED_MARGIN - t->tail_seen <= (uint64_t)t->mask + 1) &&
+	    likely((pos & t->mask) + nslots <= (uint64_t)t->mask + 1)) {
+		pos = xadd_local(&t->wpos, nslots);
+		if (likely(pos + nslots - t->tail_seen <= (uint64_t)t->mask + 1 &&
+			   (pos & t->mask) + nslots <= (uint64_t)t->mask + 1))
+			return &t->slots[pos & t->mask];
+		/* a signal handler moved wpos in between: our slots are
+		 * reserved, finish the job the slow way */
+		if ((pos & t->mask) + nslots > (uint64_t)t->mask + 1) {
+			struct spool_ev *ev = &t->slots[pos & t->mask];
+
+			ev->type = EV_PAD;
+			ev->nslots = (uint16_t)nslots;
+			return ev_reserve(t, nslots);
+		}
+		ring_wait(t, pos + nslots, 0);
+		return &t->slots[pos & t->mask];
+	}
+	return ev_reserve(t, nslots);
+}
+
 void ev_commit(struct tstate *t)
 {
 	uint64_t h;
@@ -468,7 +497,7 @@ void record_alloc(struct tstate *t, int func, void *p, size_t size,
 	t->depth++;
 	if (unlikely(t->ring && t->ring->drop_events))
 		flush_drops(t);
-	ev = ev_reserve(t, n);
+	ev = reserve_fast(t, n);
 	if (likely(ev != NULL)) {
 		ev->type = EV_ALLOC;
 		ev->func = (uint8_t)func;
@@ -505,7 +534,7 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 	t->depth++;
 	if (unlikely(t->ring && t->ring->drop_events))
 		flush_drops(t);
-	ev = ev_reserve(t, 1);
+	ev = reserve_fast(t, 1);
 	if (likely(ev != NULL)) {
 		ev->type = EV_FREE;
 		ev->func = (uint8_t)func;
