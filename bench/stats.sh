@@ -3,10 +3,12 @@
 # heaptrack_print, on recordings of the same run of tests/programs/churn
 # (malloc/free pairs), then memory as the trace grows tenfold.
 #   1. record churn PAIRS with ms-record (--unwind fp) and with heaptrack;
-#   2. analyse each REPS times, interleaved; report the median CPU time
-#      (user+sys: the machine is shared, CPU time is steadier than wall
-#      time), events per second (ALLOC+FREE records; heaptrack: 2 x its
-#      "calls to allocation functions") and the largest maximum RSS;
+#   2. analyse each REPS times, interleaved; report the median wall time
+#      and CPU time (user+sys; on a shared machine CPU time is the steadier
+#      figure; ms-stats decodes on a second thread, so its wall time is
+#      below its CPU time when a second core is free), events per second
+#      by each (ALLOC+FREE records; heaptrack: 2 x its "calls to allocation
+#      functions") and the largest maximum RSS;
 #   3. record churn 10 x PAIRS and compare ms-stats' maximum RSS: it must
 #      stay flat (memory grows with live blocks and stacks, not events).
 # Without ms-record, synthetic traces from tests/tools/mkgolden are used.
@@ -30,17 +32,22 @@ HAVE_REC=0
 HAVE_HT=0
 command -v heaptrack >/dev/null 2>&1 && command -v heaptrack_print >/dev/null 2>&1 && HAVE_HT=1
 
-# measure OUTFILE CMD... -> "cpu_seconds max_rss_kb" appended to OUTFILE
+# measure OUTFILE CMD... -> "cpu_seconds max_rss_kb wall_seconds" appended
 measure() {
 	f=$1
 	shift
-	/usr/bin/time -f '%U %S %M' -o "$W/time.tmp" "$@" >/dev/null 2>"$W/err.tmp" ||
+	/usr/bin/time -f '%U %S %M %e' -o "$W/time.tmp" "$@" >/dev/null 2>"$W/err.tmp" ||
 		{ echo "stats.sh: '$*' failed:" >&2; cat "$W/err.tmp" >&2; return 1; }
-	awk '{ printf "%.3f %d\n", $1 + $2, $3 }' "$W/time.tmp" >> "$f"
+	awk '{ printf "%.3f %d %.3f\n", $1 + $2, $3, $4 }' "$W/time.tmp" >> "$f"
 }
 
-median() { # file -> median of column 1
-	sort -n "$1" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+median() { # file [column] -> median of that column (default 1)
+	awk -v c="${2:-1}" '{ print $c }' "$1" | sort -n |
+		awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+rate() { # events seconds -> millions a second
+	awk -v e="$1" -v t="$2" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }'
 }
 
 maxrss() { # file -> largest column 2
@@ -81,19 +88,25 @@ while [ $i -lt "$REPS" ]; do
 	i=$((i + 1))
 done
 MS_T=$(median ms.times)
+MS_W=$(median ms.times 3)
 MS_RSS=$(maxrss ms.times)
-MS_EPS=$(awk -v e="$EV" -v t="$MS_T" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }')
-printf '%-16s %12s %10s %14s %14s\n' tool events "cpu s" "M events/s" "max RSS"
-printf '%-16s %12d %10s %14s %11d KiB\n' ms-stats "$EV" "$MS_T" "$MS_EPS" "$MS_RSS"
+MS_EPS=$(rate "$EV" "$MS_T")
+printf '%-16s %10s %8s %8s %12s %12s %12s\n' tool events "cpu s" "wall s" "M ev/s cpu" "M ev/s wall" "max RSS"
+printf '%-16s %10d %8s %8s %12s %12s %8d KiB\n' ms-stats "$EV" "$MS_T" "$MS_W" "$MS_EPS" \
+	"$(rate "$EV" "$MS_W")" "$MS_RSS"
 if [ $HAVE_HT = 1 ]; then
 	CALLS=$(heaptrack_print "$HT" 2>/dev/null | sed -n 's/^calls to allocation functions: \([0-9]*\).*/\1/p')
 	HEV=$((2 * ${CALLS:-0}))
 	HT_T=$(median ht.times)
+	HT_W=$(median ht.times 3)
 	HT_RSS=$(maxrss ht.times)
-	HT_EPS=$(awk -v e="$HEV" -v t="$HT_T" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }')
-	printf '%-16s %12d %10s %14s %11d KiB\n' heaptrack_print "$HEV" "$HT_T" "$HT_EPS" "$HT_RSS"
-	awk -v a="$MS_EPS" -v b="$HT_EPS" -v c="$MS_RSS" -v d="$HT_RSS" 'BEGIN {
-		if (b > 0) printf "ms-stats: %.1fx the events/s of heaptrack_print, %.2fx its memory\n", a / b, c / d }'
+	HT_EPS=$(rate "$HEV" "$HT_T")
+	printf '%-16s %10d %8s %8s %12s %12s %8d KiB\n' heaptrack_print "$HEV" "$HT_T" "$HT_W" \
+		"$HT_EPS" "$(rate "$HEV" "$HT_W")" "$HT_RSS"
+	awk -v a="$MS_EPS" -v b="$HT_EPS" -v w1="$(rate "$EV" "$MS_W")" -v w2="$(rate "$HEV" "$HT_W")" \
+	    -v c="$MS_RSS" -v d="$HT_RSS" 'BEGIN {
+		if (b > 0 && w2 > 0)
+			printf "ms-stats: %.1fx the events/s of heaptrack_print by CPU time, %.1fx by wall time, %.2fx its memory\n", a / b, w1 / w2, c / d }'
 fi
 
 echo
@@ -112,6 +125,6 @@ measure ns-small.times "$STATS" --no-symbols small.memscope || exit 1
 measure ns-big.times "$STATS" --no-symbols big.memscope || exit 1
 A=$(maxrss ns-small.times)
 Z=$(maxrss ns-big.times)
-printf 'with --no-symbols: %d KiB, then %d KiB (ratio %s); %s s for %d events (%s M events/s)\n' "$A" "$Z" \
-	"$(awk -v a="$Z" -v b="$A" 'BEGIN { printf "%.2f", a / b }')" "$(median ns-big.times)" "$EVB" \
-	"$(awk -v e="$EVB" -v t="$(median ns-big.times)" 'BEGIN { printf "%.1f", (t > 0 ? e / t / 1e6 : 0) }')"
+printf 'with --no-symbols: %d KiB, then %d KiB (ratio %s); %d events in %s s CPU, %s s wall\n' "$A" "$Z" \
+	"$(awk -v a="$Z" -v b="$A" 'BEGIN { printf "%.2f", a / b }')" "$EVB" "$(median ns-big.times)" \
+	"$(median ns-big.times 3)"
