@@ -290,6 +290,10 @@ print([(f["function"], f["file"], f["line"], f["offset"]) for f in d["leaks"]["s
 	assert_output --partial 'main (alloc_cxx.cc:'
 	assert_output --partial 'operator new[]'
 	refute_output --partial '_ZN'
+	# sites are named after the program's frame, not std::allocator's
+	refute_output --partial 'std::__new_allocator'
+	run ms-stats -s peak trace.memscope
+	assert_output --partial '"function":	"std::__new_allocator<int>::allocate'
 }
 
 @test "real recording: a program and its forked child, one report each and a total" {

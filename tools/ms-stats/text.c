@@ -12,13 +12,31 @@
 
 #define MAX_FRAMES 256
 
+/* Frames of the C++ library's allocation plumbing (std::vector's
+ * _M_realloc_insert, allocator<T>::allocate, operator new): the site is
+ * named after the first frame that is not one of them. */
+static int plumbing(const struct mst_frame *f)
+{
+	static const char *const prefix[] = {
+		"std::", "__gnu_cxx::", "operator new", "void std::", NULL,
+	};
+	size_t i;
+	if (!f->function)
+		return 0;
+	for (i = 0; prefix[i]; i++)
+		if (!strncmp(f->function, prefix[i], strlen(prefix[i])))
+			return 1;
+	return f->file && !strncmp(f->file, "/usr/include/", 13);
+}
+
 /* "function (file:line)" of the first frame outside the allocator, or the
  * module and offset. */
 static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t len)
 {
 	uint64_t ips[MAX_FRAMES];
-	size_t n = mst_reader_stack_frames(t->r, stack, ips, MAX_FRAMES), i;
-	struct mst_frame fr[16];
+	size_t n = mst_reader_stack_frames(t->r, stack, ips, MAX_FRAMES), i, k;
+	struct mst_frame fr[16], first;
+	int have_first = 0;
 	if (n > MAX_FRAMES)
 		n = MAX_FRAMES;
 	if (!n) {
@@ -29,7 +47,15 @@ static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t l
 		size_t nf = mst_symbolize(t->sym, ips[i], i > 0, fr, 16);
 		const struct mst_frame *f = &fr[0];
 		const char *base;
-		(void)nf;
+		for (k = 0; k < nf && plumbing(&fr[k]); k++) {
+			if (!have_first) {
+				first = fr[k];
+				have_first = 1;
+			}
+		}
+		if (k == nf)
+			continue;     /* all plumbing: look further out */
+		f = &fr[k];
 		if (f->function) {
 			base = f->file ? strrchr(f->file, '/') : NULL;
 			base = base ? base + 1 : f->file;
@@ -46,7 +72,10 @@ static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t l
 			return;
 		}
 	}
-	snprintf(buf, len, "0x%" PRIx64, ips[0]);
+	if (have_first && first.function)
+		snprintf(buf, len, "%s", first.function);
+	else
+		snprintf(buf, len, "0x%" PRIx64, ips[0]);
 }
 
 static void top_list(FILE *f, const struct trace *t, enum site_order by,
