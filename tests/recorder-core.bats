@@ -412,3 +412,22 @@ print(len(x))'
 	[ "$(grep -c '^end ' <<<"$output")" = 1 ]
 	assert_line --regexp '^end .*reason=exit status=0 '
 }
+
+@test "exec: no spool left after a successful exec; a failed one can still be salvaged" {
+	mkdir spool
+	run rec MEMSCOPE_SPOOL_DIR="$SCRATCH/spool" "$PROGS/exec_self"
+	assert_success
+	run ls spool
+	assert_output ""
+	rm -f "$SCRATCH"/t.*
+	run rec MEMSCOPE_SPOOL_DIR="$SCRATCH/spool" perl -e 'exec("/nonexistent/prog") or print "exec failed\n"; my @a = (1..100); kill 9, $$'
+	[ "$status" -eq 137 ]
+	s=("$SCRATCH"/spool/*.spool)
+	run salvage "${s[0]}"
+	assert_output --regexp '^0 '
+	t=$(the_trace)
+	run msdump "$t"
+	assert_line --regexp '^end .*reason=exec status=0 '
+	[[ "${lines[-1]}" =~ ^end\ .*reason=salvaged\ status=-1 ]]
+	[ "$(sumval "$t" unknown_frees)" = 0 ]
+}

@@ -58,7 +58,13 @@
  *                            "<name minus .memscope>.exec<N>.memscope" and the
  *                            new image writes the original name with
  *                            exec_generation N+1. A failed exec renames back
- *                            and recording goes on in the same file.
+ *                            and recording goes on in the same file (and
+ *                            spool). The old image's spool stays, FINISHED,
+ *                            until the new image (MEMSCOPE_OLD_SPOOL) or the
+ *                            launcher removes it.
+ *   vfork child              exec and _exit in a vfork child (same memory)
+ *                            leave the parent's trace alone; the exec'd
+ *                            program records itself under its own pid.
  *   closed fds, chdir        the trace is reopened by absolute path.
  *   drop mode, full buffers  events are dropped and counted (DROPPED
  *                            records, END's dropped total); never silently.

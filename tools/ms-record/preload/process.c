@@ -70,6 +70,8 @@ int writer_header(void);
 void writer_resume(void);
 void writer_checkpoint_now(void);
 void writer_abandon(void);
+const char *writer_spool_path(void);
+void spool_remove_finished(const char *path);
 
 /* dlsym under the guard: a failed lookup allocates its error message and
  * a later dlsym/dlerror frees it, neither of which is the program's. */
@@ -279,6 +281,10 @@ static void parse_config(void)
 	}
 	/* the exec'd image reads these; they are ours, not its */
 	unsetenv("MEMSCOPE_EXEC_GENERATION");
+	if ((s = getenv("MEMSCOPE_OLD_SPOOL")) != NULL) {
+		spool_remove_finished(s);
+		unsetenv("MEMSCOPE_OLD_SPOOL");
+	}
 }
 
 /* ---- the clock ---- */
@@ -843,19 +849,22 @@ static char **exec_env(char *const envp[], int stay)
 
 	while (envp && envp[n])
 		n++;
-	env = real.malloc((n + 4) * sizeof(char *) + sizeof(gen) + sizeof(out) +
-			  SPOOL_PATH_MAX * 2);
+	env = real.malloc((n + 5) * sizeof(char *) + sizeof(gen) + sizeof(out) +
+			  SPOOL_PATH_MAX * 5);
 	if (!env)
 		return NULL;
 	{
-		char *pool = (char *)(env + n + 4);
+		char *pool = (char *)(env + n + 5);
 		char *gen_s = pool, *out_s = pool + sizeof(gen), *pre_s = out_s + sizeof(out);
+		char *old_s = pre_s + SPOOL_PATH_MAX * 2;
 
 		snprintf(gen_s, sizeof(gen), "MEMSCOPE_EXEC_GENERATION=%d", cfg.exec_generation + 1);
 		snprintf(out_s, sizeof(out), "MEMSCOPE_OUTPUT=%s", out_template);
+		snprintf(old_s, SPOOL_PATH_MAX * 3, "MEMSCOPE_OLD_SPOOL=%s", writer_spool_path());
 		pre_s[0] = 0;
 		for (i = j = 0; i < n; i++) {
 			if (!strncmp(envp[i], "MEMSCOPE_EXEC_GENERATION=", 25) ||
+			    !strncmp(envp[i], "MEMSCOPE_OLD_SPOOL=", 19) ||
 			    !strncmp(envp[i], "MEMSCOPE_OUTPUT=", 16))
 				continue;
 			if (!cfg.follow && !strncmp(envp[i], "LD_PRELOAD=", 11)) {
@@ -886,6 +895,8 @@ static char **exec_env(char *const envp[], int stay)
 		if (stay) {
 			env[j++] = gen_s;
 			env[j++] = out_s;
+			if (recording && in_owner())
+				env[j++] = old_s;
 		}
 		env[j] = NULL;
 	}

@@ -889,8 +889,11 @@ void writer_finish(int reason, long status)
 		close(trace_fd);
 	trace_fd = -1;
 	/* The mapping stays: threads still running may touch their rings
-	 * (no one reads them any more), and a failed exec resumes on it. */
-	unlink(spool_path);
+	 * (no one reads them any more), and a failed exec resumes on it. On
+	 * exec the file stays too, marked finished, so that a failed exec
+	 * can still be salvaged later; the new image removes it. */
+	if (reason != MST_END_EXEC)
+		unlink(spool_path);
 	{
 		extern unsigned long stat_full, stat_sleeps;
 
@@ -1124,4 +1127,26 @@ void writer_abandon(void)
 		close(trace_fd);
 	trace_fd = -1;
 	unlink(cfg.trace_path);
+}
+
+const char *writer_spool_path(void);
+const char *writer_spool_path(void)
+{
+	return spool_path;
+}
+
+/* The new image of an exec removes the finished spool of the old one. */
+void spool_remove_finished(const char *path);
+void spool_remove_finished(const char *path)
+{
+	struct spool_header h;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (read(fd, &h, sizeof(h)) == (ssize_t)sizeof(h) &&
+	    !memcmp(h.magic, SPOOL_MAGIC, 8) && h.state == SPOOL_FINISHED &&
+	    h.pid == (uint32_t)getpid())
+		unlink(path);
+	close(fd);
 }
