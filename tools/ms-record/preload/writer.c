@@ -675,9 +675,13 @@ static void counters(void)
 	uint64_t t = now_ns();
 	long page = sysconf(_SC_PAGESIZE);
 
-	if (statm_fd < 0)
-		statm_fd = high_fd(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
-	len = statm_fd >= 0 ? pread(statm_fd, buf, sizeof(buf) - 1, 0) : -1;
+	/* opened each time: a daemon that closes every descriptor could
+	 * hand a kept one's number to a file of its own */
+	statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	len = statm_fd >= 0 ? read(statm_fd, buf, sizeof(buf) - 1) : -1;
+	if (statm_fd >= 0)
+		close(statm_fd);
+	statm_fd = -1;
 	if (len > 0) {
 		unsigned long long vs = 0, rss = 0;
 
