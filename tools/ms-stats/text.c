@@ -35,7 +35,7 @@ static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t l
 {
 	uint64_t ips[MAX_FRAMES];
 	size_t n = mst_reader_stack_frames(t->r, stack, ips, MAX_FRAMES), i, k;
-	struct mst_frame fr[16], first;
+	struct mst_frame fr[16], first = { 0 };
 	int have_first = 0;
 	if (n > MAX_FRAMES)
 		n = MAX_FRAMES;
