@@ -8,6 +8,10 @@
  * allocates. The one exception is a single record larger than the chunk
  * size (a huge argv, an embedded symbol table), which grows the buffers
  * once, up to the format's 16 MiB chunk limit.
+ *
+ * Memory: the chunk buffer (chunk_size), its compressed copy (a little
+ * more), zstd's context, and ~300 KiB of per-thread delta state (address
+ * chains and the FREE_RECENT windows of up to 512 threads per chunk).
  */
 #include "mstrace.h"
 #include "codec.h"
