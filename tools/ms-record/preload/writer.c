@@ -133,6 +133,9 @@ int spool_create(void)
 	memcpy(h->session, cfg.session, 16);
 	spool = h;
 	stack_attach_spool();
+	/* the mapping needs no descriptor: none for a daemon to close */
+	close(spool_fd);
+	spool_fd = -1;
 	return 0;
 fail:
 	close(spool_fd);
@@ -178,6 +181,18 @@ static int trace_reopen(void)
 	}
 	trace_fd = fd;
 	return 0;
+}
+
+/* Closes the trace descriptor only if it still is the trace: after a
+ * daemon closed it, its number may name one of the program's files. */
+static void trace_close(void)
+{
+	struct stat st;
+
+	if (trace_fd >= 0 && fstat(trace_fd, &st) == 0 &&
+	    st.st_dev == trace_dev && st.st_ino == trace_ino)
+		close(trace_fd);
+	trace_fd = -1;
 }
 
 /*
@@ -889,9 +904,7 @@ void writer_finish(int reason, long status)
 		mst_writer_close(mw);
 		mw = NULL;
 	}
-	if (trace_fd >= 0)
-		close(trace_fd);
-	trace_fd = -1;
+	trace_close();
 	/* The mapping stays: threads still running may touch their rings
 	 * (no one reads them any more), and a failed exec resumes on it. On
 	 * exec the file stays too, marked finished, so that a failed exec
@@ -935,9 +948,7 @@ void writer_after_fork_child(void)
 	/* mw's buffers hold the parent's pending records: never flush them
 	 * here (the descriptor shares the parent's file offset). Leak it. */
 	mw = NULL;
-	if (trace_fd >= 0)
-		close(trace_fd);
-	trace_fd = -1;
+	trace_close();
 	if (statm_fd >= 0)
 		close(statm_fd);
 	statm_fd = -1;
@@ -1127,9 +1138,7 @@ void writer_abandon(void)
 	if (mw)
 		mst_writer_close(mw);
 	mw = NULL;
-	if (trace_fd >= 0)
-		close(trace_fd);
-	trace_fd = -1;
+	trace_close();
 	unlink(cfg.trace_path);
 }
 
