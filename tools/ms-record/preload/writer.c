@@ -747,10 +747,12 @@ static long round_once(int final)
 		cutoff = now_after();
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		for (i = 0; i < n; i++) {
-			uint64_t m = __atomic_load_n(&ring_at(spool, i)->inflight,
-						     __ATOMIC_ACQUIRE);
+			struct spool_ring *r = ring_at(spool, i);
+			uint64_t m = __atomic_load_n(&r->inflight, __ATOMIC_ACQUIRE);
 
-			if (m && m < cutoff)
+			/* (a ring filled by signal handlers during the realloc
+			 * must still drain, or its thread could wait forever) */
+			if (m && m < cutoff && r->head - r->tail < r->nslots / 2)
 				cutoff = m;
 		}
 	}
