@@ -385,6 +385,18 @@ static const char *die_name(Dwarf_Die *die)
 	return n;
 }
 
+/* The compile unit holding ADDR by walking every unit: for objects
+ * without .debug_aranges (clang does not write them by default), where
+ * dwfl_module_addrdie finds nothing. Results are cached per address. */
+static Dwarf_Die *cu_containing(Dwfl_Module *mod, uint64_t addr, Dwarf_Addr *bias)
+{
+	Dwarf_Die *cu = NULL;
+	while ((cu = dwfl_module_nextcu(mod, cu, bias)) != NULL)
+		if (dwarf_haspc(cu, addr - *bias) > 0)
+			return cu;
+	return NULL;
+}
+
 /* Fills OUT with the inline chain at ADDR (innermost first); returns the
  * count, 0 when DWARF says nothing. */
 static size_t resolve_dwarf(struct mst_symbolizer *s, Dwfl_Module *mod,
@@ -397,17 +409,20 @@ static size_t resolve_dwarf(struct mst_symbolizer *s, Dwfl_Module *mod,
 	size_t nfiles = 0, n = 0;
 	const char *file = NULL;
 	uint64_t line = 0;
-	Dwfl_Line *l;
+	Dwarf_Line *l;
 	int ns, i;
 
-	l = dwfl_module_getsrc(mod, addr);
-	if (l) {
-		int ln = 0;
-		file = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
-		line = ln > 0 ? (uint64_t)ln : 0;
-	}
+	if (!cu)
+		cu = cu_containing(mod, addr, &bias);
 	if (!cu)
 		return 0;
+	l = dwarf_getsrc_die(cu, addr - bias);
+	if (l) {
+		int ln = 0;
+		file = dwarf_linesrc(l, NULL, NULL);
+		if (dwarf_lineno(l, &ln) == 0 && ln > 0)
+			line = (uint64_t)ln;
+	}
 	ns = dwarf_getscopes(cu, addr - bias, &scopes);
 	if (ns <= 0)
 		goto only_line;
