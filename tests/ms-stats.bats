@@ -383,3 +383,14 @@ print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss
 	ms-stats mt.memscope > two.json
 	cmp one.json two.json
 }
+
+@test "real recording: a clang-built program (no .debug_aranges) gets files and lines" {
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+	command -v clang > /dev/null || skip "clang is not installed"
+	clang -O0 -g -o prog "$BATS_TEST_DIRNAME/programs/stats_leaks.c"
+	ms-record -q -o trace.memscope ./prog
+	run ms-stats --text trace.memscope
+	assert_success
+	assert_output --regexp 'make_buffer \(stats_leaks\.c:[0-9]+\)'
+	assert_output --regexp 'parse_record \(stats_leaks\.c:[0-9]+\)'
+}
