@@ -569,21 +569,13 @@ static void peak_check(struct mst_model *m, uint64_t t)
 	m->sum.peak_allocations = m->live_count;
 	m->epoch++;
 	/* The counters sample nearest the peak: the last one before it, unless
-	 * one after it comes nearer. */
-	if (m->have_rss) {
-		m->frag.rss_at_peak = m->frag.last_rss;
-		m->rss_dist = t - m->rss_time;
-		m->peak_rss_pending = 1;
-	}
-	if (m->have_arena) {
-		m->frag.arena_at_peak = m->last_arena;
-		m->arena_dist = t - m->arena_time;
-		m->peak_arena_pending = 1;
-	}
-	if (!m->have_rss)
-		m->peak_rss_pending = 1, m->rss_dist = UINT64_MAX;
-	if (!m->have_arena)
-		m->peak_arena_pending = 1, m->arena_dist = UINT64_MAX;
+	 * the first one after it comes nearer (or there was none before). */
+	m->frag.rss_at_peak = m->have_rss ? m->frag.last_rss : 0;
+	m->rss_dist = m->have_rss ? t - m->rss_time : UINT64_MAX;
+	m->peak_rss_pending = 1;
+	m->frag.arena_at_peak = m->have_arena ? m->last_arena : 0;
+	m->arena_dist = m->have_arena ? t - m->arena_time : UINT64_MAX;
+	m->peak_arena_pending = 1;
 }
 
 static int add_alloc(struct mst_model *m, const struct mst_alloc *a)
