@@ -179,7 +179,8 @@ size_t mst_model_module_cross(const struct mst_model *m,
 struct mst_bucket {
 	uint64_t start;               /* ticks */
 	uint64_t heap_min, heap_max, heap_last;
-	uint64_t allocations, frees, bytes_allocated;
+	uint64_t allocations, frees, bytes_allocated; /* ALLOC and FREE records:
+				       * a moved realloc counts in both */
 	uint64_t rss, arena, in_use;  /* counters; 0 when none recorded */
 	int has_data;                 /* some record fell in this bucket */
 };
