@@ -1255,6 +1255,7 @@ void mst_model_each_live(const struct mst_model *m,
  */
 #define PIPE_BATCH 4096
 #define PIPE_SLOTS 4
+#define PIPE_AHEAD 16                 /* events whose slots are prefetched */
 
 struct pipe_ev {
 	uint8_t type;                 /* MST_REC_ALLOC or MST_REC_FREE */
@@ -1394,9 +1395,15 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 		while (!p->full[i])
 			pthread_cond_wait(&p->cv, &p->mu);
 		pthread_mutex_unlock(&p->mu);
-		for (k = 0; k < s->n && rc == MST_OK; k++)
+		for (k = 0; k < s->n && rc == MST_OK; k++) {
+			if (k + PIPE_AHEAD < s->n) {
+				const struct pipe_ev *e = &s->ev[k + PIPE_AHEAD];
+				mt_live_prefetch(&m->live, e->type == MST_REC_ALLOC ?
+						 e->u.a.addr : e->u.f.addr);
+			}
 			rc = s->ev[k].type == MST_REC_ALLOC ? add_alloc(m, &s->ev[k].u.a) :
 			     add_free(m, &s->ev[k].u.f);
+		}
 		if (rc == MST_OK && s->sync) {
 			rc = mst_model_add(m, r, s->sync);
 			if (rc == MST_OK && other)

@@ -9,11 +9,10 @@
 
 #define MT_MIN_CAP 64
 
-static inline size_t mt_hash(uint64_t key, size_t cap)
+/* log2 of a power of two */
+static unsigned log2_cap(size_t cap)
 {
-	/* Fibonacci hashing: the high bits of the product depend on every bit
-	 * of the key, so aligned addresses (low bits zero) spread well. */
-	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+	return 63u - (unsigned)__builtin_clzll((unsigned long long)cap);
 }
 
 /* ---- map ---- */
@@ -36,7 +35,7 @@ uint32_t mt_map_get(const struct mt_map *m, uint64_t key)
 	uint64_t k = key + 1;
 	if (!m->cap)
 		return UINT32_MAX;
-	for (i = mt_hash(k, m->cap);; i = (i + 1) & (m->cap - 1)) {
+	for (i = mt_hash(k, m->shift);; i = (i + 1) & (m->cap - 1)) {
 		if (m->keys[i] == k)
 			return m->vals[i];
 		if (!m->keys[i])
@@ -47,7 +46,7 @@ uint32_t mt_map_get(const struct mt_map *m, uint64_t key)
 static void map_place(struct mt_map *m, uint64_t k, uint32_t v)
 {
 	size_t i;
-	for (i = mt_hash(k, m->cap); m->keys[i] && m->keys[i] != k;
+	for (i = mt_hash(k, m->shift); m->keys[i] && m->keys[i] != k;
 	     i = (i + 1) & (m->cap - 1))
 		;
 	if (!m->keys[i])
@@ -61,6 +60,7 @@ static int map_grow(struct mt_map *m)
 	struct mt_map n;
 	size_t i;
 	n.cap = m->cap ? m->cap * 2 : MT_MIN_CAP;
+	n.shift = 64 - log2_cap(n.cap);
 	n.len = 0;
 	n.keys = calloc(n.cap, sizeof(*n.keys));
 	n.vals = malloc(n.cap * sizeof(*n.vals));
@@ -104,7 +104,7 @@ struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr)
 	size_t i;
 	if (!l->cap || !addr)
 		return NULL;
-	for (i = mt_hash(addr, l->cap);; i = (i + 1) & (l->cap - 1)) {
+	for (i = mt_hash(addr, l->shift);; i = (i + 1) & (l->cap - 1)) {
 		if (l->slots[i].addr == addr)
 			return &l->slots[i];
 		if (!l->slots[i].addr)
@@ -115,7 +115,7 @@ struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr)
 static struct mt_block *live_slot(struct mt_live *l, uint64_t addr)
 {
 	size_t i;
-	for (i = mt_hash(addr, l->cap); l->slots[i].addr;
+	for (i = mt_hash(addr, l->shift); l->slots[i].addr;
 	     i = (i + 1) & (l->cap - 1))
 		;
 	return &l->slots[i];
@@ -130,6 +130,7 @@ static int live_grow(struct mt_live *l)
 		return -1;
 	l->slots = n;
 	l->cap = cap;
+	l->shift = 64 - log2_cap(cap);
 	for (i = 0; i < oldcap; i++)
 		if (old[i].addr)
 			*live_slot(l, old[i].addr) = old[i];
@@ -154,7 +155,7 @@ struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr, int *existed)
 	size_t i;
 	if ((l->len + 1) * 8 > l->cap * 5 && live_grow(l) < 0)
 		return NULL;
-	for (i = mt_hash(addr, l->cap); l->slots[i].addr; i = (i + 1) & (l->cap - 1)) {
+	for (i = mt_hash(addr, l->shift); l->slots[i].addr; i = (i + 1) & (l->cap - 1)) {
 		if (l->slots[i].addr == addr) {
 			*existed = 1;
 			return &l->slots[i];
@@ -177,7 +178,7 @@ void mt_live_remove(struct mt_live *l, struct mt_block *b)
 		j = (j + 1) & mask;
 		if (!l->slots[j].addr)
 			break;
-		home = mt_hash(l->slots[j].addr, l->cap);
+		home = mt_hash(l->slots[j].addr, l->shift);
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			l->slots[i] = l->slots[j];
 			i = j;

@@ -7,6 +7,7 @@
  *                               unknown truncated modules symbols churn
  *   mkgolden churn FILE N       N rounds of a steady allocation churn, for
  *                               throughput and flat-memory benchmarks
+ *   mkgolden bulk FILE K        2^K blocks live at once, then all freed
  *
  * Times are in nanoseconds (ticks_per_second 1e9); MS(x) is x milliseconds.
  */
@@ -356,6 +357,23 @@ static void churn(uint64_t rounds)
 	end(t + 100);
 }
 
+/* N blocks live at once from 64 sites, then freed in a scrambled order:
+ * the live set at its largest. */
+static void bulk(uint64_t n)
+{
+	uint64_t st[64], t = 0, i, k;
+	header(1000000, MST_UNWIND_FP);
+	thread(0, 1, 100, NULL);
+	for (k = 0; k < 64; k++)
+		st[k] = stack(0, 0x401000 + k * 0x40);
+	for (i = 0; i < n; i++)
+		alloc(t += 20, 1, 0x10000000 + i * 0x40, 16 + i % 48, st[i % 64]);
+	/* i * 0x9E3779B1 mod 2^k visits every index once when n is 2^k */
+	for (i = 0; i < n; i++)
+		release(t += 20, 1, 0x10000000 + ((i * 0x9E3779B1ull) & (n - 1)) * 0x40);
+	end(t + 100);
+}
+
 int main(int argc, char **argv)
 {
 	struct mst_writer_options o = { 0 };
@@ -391,6 +409,8 @@ int main(int argc, char **argv)
 		modules();
 	else if (!strcmp(scn, "symbols"))
 		symbols();
+	else if (!strcmp(scn, "bulk"))
+		bulk(1ull << (argc > 3 ? strtoull(argv[3], NULL, 10) : 20));
 	else if (!strcmp(scn, "churn"))
 		churn(argc > 3 ? strtoull(argv[3], NULL, 10) : 100000);
 	else {

@@ -219,6 +219,32 @@ static void live_table_churn(void)
 	free(addrs);
 }
 
+/* Strided addresses (blocks 64 bytes apart, as allocators hand them out)
+ * must not pile up in runs: a hash from the low bits of the product once
+ * gave ~60 probes per lookup here. */
+static void live_table_strides(void)
+{
+	struct mt_live l;
+	size_t i, n = 1u << 18;
+	uint64_t disp = 0, worst = 0;
+	mt_live_init(&l);
+	for (i = 0; i < n; i++)
+		mt_live_insert(&l, 0x10000000 + i * 0x40)->size = 1;
+	for (i = 0; i < l.cap; i++) {
+		uint64_t d;
+		if (!l.slots[i].addr)
+			continue;
+		d = (i - mt_hash(l.slots[i].addr, l.shift)) & (l.cap - 1);
+		disp += d;
+		if (d > worst)
+			worst = d;
+	}
+	CHECK((double)disp / n < 2.0 && worst < 64,
+	      "strided addresses: %.2f probes on average, %llu at worst",
+	      (double)disp / n, (unsigned long long)worst);
+	mt_live_release(&l);
+}
+
 static void map_basics(void)
 {
 	struct mt_map m;
@@ -276,6 +302,7 @@ int main(void)
 	for (seed = 1; seed <= 6; seed++)
 		random_stream(seed);
 	live_table_churn();
+	live_table_strides();
 	map_basics();
 	realloc_rules();
 	return tap_done();
