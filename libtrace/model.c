@@ -526,7 +526,7 @@ static void block_forget(struct mst_model *m, struct mt_block *b, uint64_t t,
 			 int lifetime)
 {
 	struct site_x *sx = &m->sitex[b->site];
-	uint64_t size = b->size;
+	uint64_t size = mt_block_size(b);
 	site_touch(m, sx);
 	sx->live_bytes -= size;
 	sx->live_count--;
@@ -631,11 +631,10 @@ static int add_alloc(struct mst_model *m, const struct mst_alloc *a)
 		memset(b, 0, sizeof(*b));
 		b->addr = a->addr;
 	}
-	b->size = a->size;
+	mt_block_set(b, a->size, a->func);
 	b->time = a->time;
 	b->site = si;
 	b->thread = ti;
-	b->func = a->func;
 	if (tx->ntasks) {
 		uint32_t k = tx->tasks[tx->ntasks - 1];
 		b->task = k + 1;
@@ -771,12 +770,12 @@ static int add_free(struct mst_model *m, const struct mst_free *f)
 		tx->last_alloc = 0;
 	if (b->thread != ti) {
 		m->threads[ti].cross_frees++;
-		m->threads[ti].cross_free_bytes += b->size;
+		m->threads[ti].cross_free_bytes += mt_block_size(b);
 		if (m->threadx[b->thread].last_alloc == f->addr)
 			m->threadx[b->thread].last_alloc = 0;
 	}
 	if (fs != NO_INDEX)
-		pair_add(m, b->site, fs, b->size);
+		pair_add(m, b->site, fs, mt_block_size(b));
 	block_remove(m, b, f->time, 1);
 	timeline_heap(m, bk);
 	return MST_OK;
@@ -916,11 +915,11 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 		if (b->label == i + 1)
 			return MST_OK;
 		if (b->label)
-			m->labels[b->label - 1].live_bytes -= b->size;
+			m->labels[b->label - 1].live_bytes -= mt_block_size(b);
 		b->label = i + 1;
 		m->labels[i].allocations++;
-		m->labels[i].bytes += b->size;
-		m->labels[i].live_bytes += b->size;
+		m->labels[i].bytes += mt_block_size(b);
+		m->labels[i].live_bytes += mt_block_size(b);
 		return MST_OK;
 	}
 	case MST_REC_TASK_BEGIN: {
@@ -1135,8 +1134,8 @@ int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_s
 			continue;
 		if (b->addr < lo)
 			lo = b->addr;
-		if (b->addr + b->size > hi)
-			hi = b->addr + b->size;
+		if (b->addr + mt_block_size(b) > hi)
+			hi = b->addr + mt_block_size(b);
 	}
 	m->frag.live_bytes = m->live_bytes;
 	m->frag.span_bytes = hi > lo ? hi - lo : 0;
@@ -1234,11 +1233,11 @@ void mst_model_each_live(const struct mst_model *m,
 		if (!s->addr)
 			continue;
 		b.addr = s->addr;
-		b.size = s->size;
+		b.size = mt_block_size(s);
 		b.stack = m->sites[s->site].stack;
 		b.time = s->time;
 		b.thread = m->threads[s->thread].thread;
-		b.func = s->func;
+		b.func = (uint8_t)mt_block_func(s);
 		fn(ctx, &b);
 	}
 }

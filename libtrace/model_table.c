@@ -9,6 +9,8 @@
 
 #define MT_MIN_CAP 64
 
+_Static_assert(sizeof(struct mt_block) == 40, "a live block fits in 40 bytes");
+
 /* log2 of a power of two */
 static unsigned log2_cap(size_t cap)
 {

@@ -31,16 +31,34 @@ uint32_t mt_map_get(const struct mt_map *m, uint64_t key);
 int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val);
 
 /* ---- the live set: one entry per live block, keyed by its address ---- */
+/* 40 bytes: the live set of a big program is most of the model's memory. */
 struct mt_block {
 	uint64_t addr;                /* 0 = empty slot */
-	uint64_t size;
+	uint64_t size_func;           /* size in the low 56 bits, func above */
 	uint64_t time;
 	uint32_t site;                /* index into the model's sites */
 	uint32_t thread;              /* index into the model's threads */
 	uint32_t label;               /* 1 + label index, 0 none */
 	uint32_t task;                /* 1 + task index, 0 none */
-	uint8_t func;
 };
+
+#define MT_SIZE_MAX ((1ull << 56) - 1)
+
+static inline uint64_t mt_block_size(const struct mt_block *b)
+{
+	return b->size_func & MT_SIZE_MAX;
+}
+
+static inline unsigned mt_block_func(const struct mt_block *b)
+{
+	return (unsigned)(b->size_func >> 56);
+}
+
+/* Sizes of 2^56 bytes and more (never granted) are kept as 2^56 - 1. */
+static inline void mt_block_set(struct mt_block *b, uint64_t size, unsigned func)
+{
+	b->size_func = (size > MT_SIZE_MAX ? MT_SIZE_MAX : size) | (uint64_t)func << 56;
+}
 
 struct mt_live {
 	struct mt_block *slots;

@@ -197,12 +197,12 @@ static void live_table_churn(void)
 			if (mt_live_find(&l, a))
 				continue;
 			b = mt_live_insert(&l, a);
-			b->size = a >> 4;
+			mt_block_set(b, a >> 4, 1);
 			addrs[n++] = a;
 		} else {
 			size_t k = (size_t)rnd(n);
 			struct mt_block *b = mt_live_find(&l, addrs[k]);
-			if (!b || b->size != addrs[k] >> 4)
+			if (!b || mt_block_size(b) != addrs[k] >> 4 || mt_block_func(b) != 1)
 				bad++;
 			else
 				mt_live_remove(&l, b);
@@ -229,7 +229,7 @@ static void live_table_strides(void)
 	uint64_t disp = 0, worst = 0;
 	mt_live_init(&l);
 	for (i = 0; i < n; i++)
-		mt_live_insert(&l, 0x10000000 + i * 0x40)->size = 1;
+		mt_block_set(mt_live_insert(&l, 0x10000000 + i * 0x40), 1, 1);
 	for (i = 0; i < l.cap; i++) {
 		uint64_t d;
 		if (!l.slots[i].addr)
