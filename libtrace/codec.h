@@ -169,6 +169,8 @@ static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
  * in the order threads first appear in the chunk (a slot's .win).
  */
 #define MST__WINDOW 64
+/* Threads whose events one chunk may hold (FORMAT.md §5). */
+#define MST__MAX_CHUNK_THREADS 4096
 
 struct mst__addr_slot {
 	uint64_t thread, addr;

@@ -304,6 +304,10 @@ static int addr_slot(struct mst_reader *r, uint64_t thread, size_t *slot)
 {
 	struct mst__addr_tab *t = &r->addrs;
 
+	/* FORMAT.md §5 bounds the threads of a chunk, and so this memory. */
+	if (t->nused >= MST__MAX_CHUNK_THREADS && !t->slots[mst__tab_find(t, thread)].busy)
+		return 1;
+
 	if (2 * (t->nused + 1) > t->cap) {
 		struct mst__addr_tab n = { 0 };
 		size_t wins;
@@ -720,9 +724,11 @@ static int decode_ext(struct mst_reader *r, uint64_t type, struct mst__in *in)
  */
 static int decode_record(struct mst_reader *r)
 {
+	static const char too_many_threads[] = "events of more than 4096 threads in one chunk";
 	const uint8_t *at = r->rp;
 	struct mst__in in = { r->rp, r->rend, NULL };
 	size_t slot;
+	int rs;
 	uint64_t type = mst__get_vu(&in);
 
 	if (in.err)
@@ -733,8 +739,8 @@ static int decode_record(struct mst_reader *r)
 		a->time = get_time(r, &in);
 		a->thread = mst__get_vu(&in);
 		a->func = mst__get_u8(&in);
-		if (addr_slot(r, a->thread, &slot))
-			return nomem(r);
+		if ((rs = addr_slot(r, a->thread, &slot)) != 0)
+			return rs < 0 ? nomem(r) : corrupt_rec(r, at, too_many_threads);
 		a->addr = (r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0) +
 			  mst__get_va(&in);
 		mst__tab_set(&r->addrs, slot, a->thread, a->addr);
@@ -754,8 +760,8 @@ static int decode_record(struct mst_reader *r)
 		f->time = get_time(r, &in);
 		f->thread = mst__get_vu(&in);
 		f->func = mst__get_u8(&in);
-		if (addr_slot(r, f->thread, &slot))
-			return nomem(r);
+		if ((rs = addr_slot(r, f->thread, &slot)) != 0)
+			return rs < 0 ? nomem(r) : corrupt_rec(r, at, too_many_threads);
 		sl = &r->addrs.slots[slot];
 		if (type == MST__T_FREE) {
 			f->addr = (sl->busy ? sl->addr : 0) + mst__get_va(&in);

@@ -338,6 +338,25 @@ static void test_bad_records(void)
 	mst__put_bytes(&o, "", 0);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "second HEADER"),
 	      "a second HEADER is corrupt: %s", d);
+	{
+		/* 4097 threads' events in one chunk: corrupt, memory bounded. */
+		static uint8_t big[4097 * 8];
+		struct mst__out ob = { big, 0, sizeof(big), 0 };
+		for (uint64_t t = 1; t <= 4097; t++) {
+			mst__put_vu(&ob, MST__T_ALLOC);
+			mst__put_vu(&ob, 0); mst__put_vu(&ob, t); mst__put_u8(&ob, 1);
+			mst__put_va(&ob, 16); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
+		}
+		CHECK(try_chunk(big, ob.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "4096 threads"),
+		      "events of 4097 threads in one chunk are corrupt: %s", d);
+		ob.len = 0;
+		for (uint64_t t = 1; t <= 4096; t++) {
+			mst__put_vu(&ob, MST__T_ALLOC);
+			mst__put_vu(&ob, 0); mst__put_vu(&ob, t); mst__put_u8(&ob, 1);
+			mst__put_va(&ob, 16); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
+		}
+		CHECK(try_chunk(big, ob.len, d, sizeof(d)) == MST_END, "4096 threads are fine: %s", d);
+	}
 	RESET();        /* An extension length past the chunk */
 	mst__put_vu(&o, 0x41);
 	mst__put_vu(&o, 1ull << 60);
