@@ -173,6 +173,7 @@ print(len(d["processes"]), t["allocations"], t["bytes_allocated"], t["leaked_byt
 	assert_success
 	assert_output --partial '1 frees of addresses never allocated'
 	assert_output --partial '1 allocations of an address already live'
+	assert_output --partial '5 events dropped by the recorder'
 }
 
 @test "errors: missing file, not a trace, unknown option, full output" {

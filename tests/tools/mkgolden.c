@@ -219,14 +219,21 @@ static void sampled(void)
 	end(MS(5));
 }
 
-/* A free of an unknown address and an allocation of a live address. */
+/* A free of an unknown address, an allocation of a live address, and
+ * events the recorder dropped (drop mode). */
 static void unknown(void)
 {
+	struct mst_record r = { .type = MST_REC_DROPPED };
 	uint64_t s;
 	header(1000000, MST_UNWIND_NONE);
 	thread(0, 1, 100, NULL);
 	s = stack(0, 0x1000);
 	alloc(MS(1), 1, 0x1000, 100, s);
+	r.u.dropped.time = MS(1.5);
+	r.u.dropped.thread = 1;
+	r.u.dropped.events = 5;
+	r.u.dropped.bytes = 500;
+	add(&r);
 	release(MS(2), 1, 0x5000);
 	alloc(MS(3), 1, 0x1000, 50, s);
 	release(MS(4), 1, 0x1000);
