@@ -184,6 +184,12 @@ print(len(d["processes"]), t["allocations"], t["bytes_allocated"], t["leaked_byt
 	run ms-stats bad.memscope
 	assert_failure 1
 	assert_output --regexp "^ms-stats: bad.memscope: "
+	run sh -c 'ms-stats < /dev/null'
+	assert_failure 1
+	assert_output --regexp "^ms-stats: standard input: [a-z]"
+	run ms-stats "$BATS_TEST_TMPDIR"
+	assert_failure 1
+	assert_output --regexp "^ms-stats: cannot read '$BATS_TEST_TMPDIR': Is a directory$"
 	run ms-stats --bogus
 	assert_failure 2
 	assert_line --index 0 "ms-stats: unknown option '--bogus'"

@@ -44,10 +44,20 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 			return -1;
 		}
 	}
+	if (t->fd < 0)
+		t->name = "standard input";
 	s = mst_reader_open_fd(&t->r, t->fd >= 0 ? t->fd : 0, t->name);
 	if (s != MST_OK) {
 		const char *d = t->r ? mst_reader_error(t->r) : NULL;
-		snprintf(err, errlen, "%s: %s", t->name, d && *d ? d : mst_status_str(s));
+		char quoted[300];
+		if (!d || !*d)
+			d = mst_status_str(s);
+		/* "cannot read 'x': ..." already names the file */
+		snprintf(quoted, sizeof(quoted), "'%s'", t->name);
+		if (strstr(d, quoted))
+			snprintf(err, errlen, "%s", d);
+		else
+			snprintf(err, errlen, "%s: %s", t->name, d);
 		return -1;
 	}
 	s = mst_model_new(&t->m, &(struct mst_model_options){ 0 });
