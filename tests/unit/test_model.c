@@ -7,6 +7,7 @@
 #include "mstrace.h"
 #include "model_table.h"
 #include "tap.h"
+#include "trace_gen.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,83 @@ static void realloc_rules(void)
 	mst_model_free(m);
 }
 
+static void count_live(void *ctx, const struct mst_live_block *b)
+{
+	uint64_t *sum = ctx;
+	sum[0] += b->size;
+	sum[1]++;
+}
+
+/* Every record type, random but valid (trace_gen.h), WIDE: values of
+ * every width. The figures must agree with one another. */
+static void all_records(uint64_t seed, int wide)
+{
+	struct mst_model_options o = { .timeline_buckets = 64, .thread_series = 3 };
+	struct mst_model *m;
+	struct mst_record rec;
+	struct gen g;
+	const struct mst_summary *sum;
+	const struct mst_histograms *h;
+	const struct mst_site *sites;
+	const struct mst_thread_stats *th;
+	const struct mst_module_stats *mods;
+	const struct mst_module_cross *cross;
+	const struct mst_label_stats *labels;
+	const struct mst_task_stats *tasks;
+	struct mst_timeline tl;
+	struct mst_fragmentation fr;
+	struct mst_integrity in;
+	uint64_t sa = 0, sl = 0, ta = 0, hc = 0, live[2] = { 0, 0 };
+	size_t n, i;
+
+	gen_init(&g, seed);
+	mst_model_new(&m, &o);
+	gen_header(&g, &rec);
+	rec.u.header.sample_rate_ppm = 1000000;
+	mst_model_add(m, NULL, &rec);
+	for (i = 0; i < 100000; i++) {
+		gen_next(&g, &rec, wide);
+		if (rec.type == MST_REC_END)
+			continue;
+		if (mst_model_add(m, NULL, &rec) != MST_OK)
+			break;
+	}
+	CHECK(i == 100000, "seed %llu%s: 100000 random records added",
+	      (unsigned long long)seed, wide ? " (wide)" : "");
+	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
+	sum = mst_model_summary(m);
+	h = mst_model_histograms(m);
+	n = mst_model_sites(m, &sites);
+	for (i = 0; i < n; i++) {
+		sa += sites[i].allocations;
+		sl += sites[i].leaked_bytes;
+	}
+	for (i = 0; i < MST_SIZE_BUCKETS; i++)
+		hc += h->size_count[i];
+	n = mst_model_threads(m, &th);
+	for (i = 0; i < n; i++)
+		ta += th[i].allocations;
+	mst_model_each_live(m, count_live, live);
+	mst_model_modules(m, &mods);
+	mst_model_module_cross(m, &cross);
+	mst_model_labels(m, &labels);
+	mst_model_tasks(m, &tasks);
+	mst_model_timeline(m, &tl);
+	mst_model_fragmentation(m, &fr);
+	mst_model_integrity(m, &in);
+	if (!wide) {
+		CHECK(sa == sum->allocations && ta == sum->allocations && hc == sum->allocations,
+		      "seed %llu: sites, threads and the size histogram add up to the allocations",
+		      (unsigned long long)seed);
+		CHECK(sl == sum->end_bytes && live[0] == sum->end_bytes &&
+		      live[1] == sum->end_allocations && sum->peak_bytes >= sum->end_bytes,
+		      "seed %llu: leaks agree (sites, live blocks, summary)", (unsigned long long)seed);
+	}
+	CHECK(tl.count >= 1 && tl.count <= 64 && in.truncated, "seed %llu%s: timeline bounded, truncation noted",
+	      (unsigned long long)seed, wide ? " (wide)" : "");
+	mst_model_free(m);
+}
+
 int main(void)
 {
 	int seed;
@@ -305,5 +383,8 @@ int main(void)
 	live_table_strides();
 	map_basics();
 	realloc_rules();
+	all_records(1, 0);
+	all_records(2, 0);
+	all_records(3, 1);
 	return tap_done();
 }
