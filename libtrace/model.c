@@ -515,9 +515,11 @@ static inline unsigned log2_bucket(uint64_t v)
 static uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 {
 	uint64_t tps = m->sum.ticks_per_second;
+	double ns;
 	if (!tps || tps == 1000000000ull)
 		return ticks;
-	return (uint64_t)((double)ticks * 1e9 / (double)tps);
+	ns = (double)ticks * 1e9 / (double)tps;
+	return ns >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ns;
 }
 
 /* Takes block B out of the live set and every live figure. LIFETIME: the
@@ -991,7 +993,9 @@ static uint64_t median_life(const struct site_x *sx)
 
 static inline uint64_t sc(const struct mst_model *m, uint64_t v)
 {
-	return (uint64_t)((double)v * m->scale + 0.5);
+	double x = (double)v * m->scale + 0.5;
+	/* a conversion out of range would be undefined */
+	return x >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)x;
 }
 
 static void scale_all(struct mst_model *m)
