@@ -308,6 +308,7 @@ static void module_open(struct mst_symbolizer *s, struct sym_module *sm,
 	dwfl_report_end(sm->dwfl, NULL, NULL);
 	if (!sm->mod) {
 		char why[300];
+		close(fd);            /* consumed only on success */
 		snprintf(why, sizeof(why), "cannot read ELF: %s", dwfl_errmsg(-1));
 		warn(s, ml->path, why);
 		return;
