@@ -29,6 +29,9 @@
 /* Threads one chunk may hold; a chunk with more ends early (state resets). */
 #define ADDR_TAB 1024
 #define MAX_CHUNK_THREADS (ADDR_TAB / 2)
+#define RECENT_BUCKETS 256            /* per window, see recent_find() */
+#define RECENT_SHIFT (64 - __builtin_ctz(RECENT_BUCKETS))
+
 #define DEFAULT_LEVEL 3
 
 struct mst_writer {
@@ -48,6 +51,7 @@ struct mst_writer {
 	/* Delta state of the chunk being filled (FORMAT.md §5). */
 	uint64_t d_time;
 	struct mst__addr_tab addrs;
+	uint8_t *recent;              /* per window: bucket -> ring position + 1 */
 
 	uint64_t last_time;           /* time order across chunks */
 	uint64_t bytes, events, stacks;
@@ -150,8 +154,9 @@ int mst_writer_open(struct mst_writer **out, int fd,
 	w->addrs.used = calloc(ADDR_TAB, sizeof(*w->addrs.used));
 	w->addrs.ring = calloc((size_t)MAX_CHUNK_THREADS * MST__WINDOW, sizeof(uint64_t));
 	w->addrs.ring_n = calloc(MAX_CHUNK_THREADS, sizeof(uint64_t));
+	w->recent = calloc((size_t)MAX_CHUNK_THREADS * RECENT_BUCKETS, 1);
 	if (!w->raw || !w->out || !w->addrs.slots || !w->addrs.used ||
-	    !w->addrs.ring || !w->addrs.ring_n)
+	    !w->addrs.ring || !w->addrs.ring_n || !w->recent)
 		return fail(w, MST_ERR_NOMEM, "cannot allocate %zu bytes of chunk buffers",
 			    w->raw_cap + w->out_cap);
 	(void)mst_crc32c(0, NULL, 0);     /* build the tables now, not in a handler */
@@ -544,6 +549,41 @@ static int grow(struct mst_writer *w)
 	return 0;
 }
 
+/*
+ * Which of a thread's latest ALLOCs a FREE names (FREE_RECENT). A scan of
+ * the 64-address window cost more than the rest of the encoding together,
+ * so the writer keeps, per window, a direct-mapped index from an address's
+ * hash to the ring position that last held it. A collision only loses a
+ * byte or two (the FREE is written with its address delta instead); it can
+ * never name a wrong block, since a position is used only when the ring
+ * still holds ADDR there, and any position holding ADDR decodes to ADDR.
+ */
+static inline size_t recent_slot(uint32_t win, uint64_t addr)
+{
+	return (size_t)win * RECENT_BUCKETS +
+	       (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> RECENT_SHIFT);
+}
+
+static inline int recent_find(const struct mst_writer *w, uint32_t win, uint64_t addr)
+{
+	uint64_t n = w->addrs.ring_n[win];
+	unsigned p = w->recent[recent_slot(win, addr)];
+
+	if (!p--)
+		return -1;
+	if (p >= (n < MST__WINDOW ? n : MST__WINDOW) ||
+	    w->addrs.ring[(size_t)win * MST__WINDOW + p] != addr)
+		return -1;
+	return (int)((n - 1 - p) & (MST__WINDOW - 1));
+}
+
+static inline void recent_push(struct mst_writer *w, uint32_t win, uint64_t addr)
+{
+	w->recent[recent_slot(win, addr)] =
+		(uint8_t)(w->addrs.ring_n[win] % MST__WINDOW + 1);
+	mst__ring_push(&w->addrs, win, addr);
+}
+
 int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 {
 	int st;
@@ -576,8 +616,8 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 			if (w->addrs.slots[slot].busy) {
 				a = w->addrs.slots[slot].addr;
 				if (rec->type == MST_REC_FREE)
-					back = mst__ring_find(&w->addrs, w->addrs.slots[slot].win,
-							      rec->u.free.addr);
+					back = recent_find(w, w->addrs.slots[slot].win,
+							   rec->u.free.addr);
 			}
 		}
 		encode_record(&o, rec, &t, &a, back);
@@ -587,7 +627,7 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 			if (ev) {
 				mst__tab_set(&w->addrs, slot, thread, a);
 				if (rec->type == MST_REC_ALLOC)
-					mst__ring_push(&w->addrs, w->addrs.slots[slot].win, a);
+					recent_push(w, w->addrs.slots[slot].win, a);
 			}
 			break;
 		}
@@ -652,6 +692,7 @@ int mst_writer_close(struct mst_writer *w)
 	free(w->addrs.used);
 	free(w->addrs.ring);
 	free(w->addrs.ring_n);
+	free(w->recent);
 	free(w->raw);
 	free(w->out);
 	free(w);
