@@ -52,6 +52,7 @@ struct mst_writer {
 	uint64_t d_time;
 	struct mst__addr_tab addrs;
 	uint8_t *recent;              /* per window: bucket -> ring position + 1 */
+	size_t last_slot;             /* addrs slot of the last event's thread */
 
 	uint64_t last_time;           /* time order across chunks */
 	uint64_t bytes, events, stacks;
@@ -584,11 +585,124 @@ static inline void recent_push(struct mst_writer *w, uint32_t win, uint64_t addr
 	mst__ring_push(&w->addrs, win, addr);
 }
 
+/* Bytes an ALLOC or FREE can take at most (type, 6 varints, 2 flag bytes). */
+#define EVENT_MAX_BYTES 96
+
+static inline uint8_t *fast_vu(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)v | 0x80;
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static inline uint8_t *fast_va(uint8_t *p, uint64_t d)
+{
+	unsigned low = d & 15;
+
+	p = fast_vu(p, mst__zigzag((int64_t)d >> 4) << 1 | (low != 0));
+	if (low)
+		*p++ = (uint8_t)low;
+	return p;
+}
+
+/*
+ * The bulk of every trace: an ALLOC or FREE of a thread the chunk already
+ * knows, with room to spare in the chunk. It makes the same checks and the
+ * same bytes as check_record() and encode_record(), without their per-field
+ * bounds checks and dispatch; the recorder's writer thread spends most of
+ * its time here. Returns 1 when it handled REC, 0 to take the general path.
+ */
+static inline int add_event_fast(struct mst_writer *w, const struct mst_record *rec)
+{
+	uint64_t thread, time, addr, stack;
+	struct mst__addr_slot *sl;
+	unsigned func;
+	uint8_t *p, *start;
+	size_t i;
+
+	if (w->raw_len + EVENT_MAX_BYTES > w->chunk_size || (!w->header_done && !w->append))
+		return 0;
+	if (rec->type == MST_REC_ALLOC) {
+		thread = rec->u.alloc.thread;
+		time = rec->u.alloc.time;
+		func = rec->u.alloc.func;
+		stack = rec->u.alloc.stack;
+		if (func == 0 || func > MST_ALLOC_FUNC_MAX)
+			return 0;
+	} else if (rec->type == MST_REC_FREE) {
+		thread = rec->u.free.thread;
+		time = rec->u.free.time;
+		func = rec->u.free.func;
+		stack = rec->u.free.stack;
+		if (func == 0 || func > MST_FREE_FUNC_MAX)
+			return 0;
+	} else {
+		return 0;
+	}
+	if (time < w->last_time || stack > w->stacks)
+		return 0;               /* the general path says what is wrong */
+	i = w->last_slot;
+	sl = &w->addrs.slots[i];
+	if (!sl->busy || sl->thread != thread) {
+		i = mst__tab_find(&w->addrs, thread);
+		sl = &w->addrs.slots[i];
+		if (!sl->busy)
+			return 0;       /* a thread new to this chunk */
+		w->last_slot = i;
+	}
+	start = p = w->raw + w->raw_len;
+	if (rec->type == MST_REC_ALLOC) {
+		const struct mst_alloc *al = &rec->u.alloc;
+
+		addr = al->addr;
+		*p++ = MST__T_ALLOC;
+		p = fast_vu(p, time - w->d_time);
+		p = fast_vu(p, thread);
+		*p++ = (uint8_t)func;
+		p = fast_va(p, addr - sl->addr);
+		p = fast_vu(p, al->size);
+		p = fast_vu(p, stack);
+		if (mst_alloc_func_has_alignment(func))
+			p = fast_vu(p, al->alignment);
+		if (mst_alloc_func_is_realloc(func))
+			p = fast_va(p, al->old_addr - addr);
+		recent_push(w, sl->win, addr);
+	} else {
+		int back;
+
+		addr = rec->u.free.addr;
+		back = recent_find(w, sl->win, addr);
+		*p++ = back >= 0 ? MST__T_FREE_RECENT : MST__T_FREE;
+		p = fast_vu(p, time - w->d_time);
+		p = fast_vu(p, thread);
+		*p++ = (uint8_t)func;
+		if (back >= 0)
+			p = fast_vu(p, (uint64_t)back);
+		else
+			p = fast_va(p, addr - sl->addr);
+		p = fast_vu(p, stack);
+	}
+	sl->addr = addr;
+	w->raw_len += (size_t)(p - start);
+	w->d_time = time;
+	w->last_time = time;
+	w->events++;
+	return 1;
+}
+
 int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 {
 	int st;
 
 	assert(w && rec);
+	if (!w->failed && add_event_fast(w, rec)) {
+		if (w->raw_len >= w->chunk_size)
+			return write_chunk(w);
+		return MST_OK;
+	}
 	if (w->failed)
 		return w->failed;
 	st = check_record(w, rec);
