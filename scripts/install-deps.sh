@@ -4,8 +4,8 @@
 set -eu
 PKGS="make gcc g++ pkg-config libzstd-dev libcjson-dev libcairo2-dev
 libunwind-dev libdw-dev libelf-dev bats bats-assert bats-support bats-file
-gnuplot-nox jq libxml2-utils valgrind zstd file python3-jsonschema
-poppler-utils"
+jq libxml2-utils valgrind zstd file python3-jsonschema
+poppler-utils sqlite3 git procps time"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
