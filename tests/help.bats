@@ -70,3 +70,12 @@ usage_status() { # ms-record reserves 1..124 for the program's own statuses
 	run bash -c "ms-stats '$BATS_TEST_TMPDIR/t.memscope' > /dev/full"
 	assert_failure 1
 }
+
+@test "--help into a full disk fails" {
+	local t
+	for t in $(tools); do
+		run --separate-stderr bash -c "$t --help > /dev/full"
+		[ "$status" -ne 0 ] || fail "$t --help > /dev/full: status 0"
+		[[ "$stderr" == "$t: "*"No space left on device"* ]] || fail "$t: $stderr"
+	done
+}

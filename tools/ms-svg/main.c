@@ -196,7 +196,15 @@ static int run(const struct options *o)
 
 	st = mst_reader_open(&r, o->input);
 	if (st < 0) {
-		msc_error("cannot read '%s': %s", name, r ? mst_reader_error(r) : mst_status_str(st));
+		const char *d = r ? mst_reader_error(r) : mst_status_str(st);
+		char quoted[300];
+
+		/* The reader's "cannot open 'x': ..." already names the file. */
+		snprintf(quoted, sizeof(quoted), "'%s'", name);
+		if (strstr(d, quoted))
+			msc_error("%s", d);
+		else
+			msc_error("cannot read '%s': %s", name, d);
 		goto out;
 	}
 	/* Enough buckets for a pixel column each at the widest page; the
@@ -281,7 +289,9 @@ int main(int argc, char **argv)
 
 	msc_set_prog("ms-svg");
 	rc = parse_args(argc, argv, &o);
-	if (rc)
-		return rc > 0 ? MSC_EXIT_OK : MSC_EXIT_USAGE;
+	if (rc < 0)
+		return MSC_EXIT_USAGE;
+	if (rc > 0) /* --help, --version: a failed write to stdout still fails */
+		return msc_close_output(stdout, NULL) ? MSC_EXIT_FAIL : MSC_EXIT_OK;
 	return run(&o);
 }
