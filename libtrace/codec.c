@@ -1,21 +1,58 @@
 /*
  * codec.c - the small shared pieces of libtrace's format code: CRC-32C
- * (a table-driven one, so the library needs no dependency for it), status
- * phrases, allocation-function names and the per-record time accessor.
+ * (the SSE4.2 crc32 instruction where the CPU has it, else a table-driven
+ * one, so the library needs no dependency for it), status phrases,
+ * allocation-function names and the per-record time accessor.
  */
 #include "mstrace.h"
 #include "codec.h"
 
 #include <pthread.h>
+#include <string.h>
 
 /* Castagnoli polynomial, reflected. */
 #define CRC32C_POLY 0x82f63b78u
 
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int crc_hw;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/*
+ * SSE4.2's crc32 computes exactly CRC-32C (same polynomial, reflected, no
+ * final xor of its own), 8 bytes an instruction: several times the table
+ * version's speed, and the reader checks every byte of a trace with it.
+ */
+#define HAVE_CRC_HW 1
+__attribute__((target("sse4.2")))
+static uint32_t crc_sse42(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+
+	while (len && ((uintptr_t)p & 7)) {
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+		len--;
+	}
+	while (len >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+#endif
 
 static void crc_init(void)
 {
+#ifdef HAVE_CRC_HW
+	/* Explicitly: this may run before the constructors that would. */
+	__builtin_cpu_init();
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
 	for (unsigned i = 0; i < 256; i++) {
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
@@ -30,7 +67,11 @@ static void crc_init(void)
 					  crc_table[0][crc_table[t - 1][i] & 0xff];
 }
 
-uint32_t mst_crc32c(uint32_t crc, const void *buf, size_t len)
+/* The table version, also on CPUs with the instruction: the unit test
+ * holds each path to the bitwise definition. */
+uint32_t mst__crc32c_table(uint32_t crc, const void *buf, size_t len);
+
+uint32_t mst__crc32c_table(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
@@ -53,6 +94,16 @@ uint32_t mst_crc32c(uint32_t crc, const void *buf, size_t len)
 	while (len--)
 		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
+}
+
+uint32_t mst_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	pthread_once(&crc_once, crc_init);
+#ifdef HAVE_CRC_HW
+	if (crc_hw)
+		return ~crc_sse42(~crc, buf, len);
+#endif
+	return mst__crc32c_table(crc, buf, len);
 }
 
 const char *mst_status_str(int status)

@@ -436,15 +436,11 @@ static void timeline_merge(struct mst_model *m)
 	m->cur = n - 1;
 }
 
-/* Moves the current bucket to the one holding time T. */
-static struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
+/* Moves the current bucket to the one holding time T (timeline_at). */
+static __attribute__((noinline)) struct mst_bucket *timeline_move(struct mst_model *m,
+								  uint64_t t)
 {
 	uint64_t b;
-	/* The common case: still inside the current bucket (no division). */
-	if (m->started && t >= m->sum.duration && t < m->cur_end) {
-		m->sum.duration = t;
-		return &m->buckets[m->cur];
-	}
 	if (!m->started) {
 		m->started = 1;
 		m->cur = 0;
@@ -469,7 +465,18 @@ static struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
 	return &m->buckets[m->cur];
 }
 
-static void timeline_heap(struct mst_model *m, struct mst_bucket *b)
+/* The bucket of time T: every timed record asks, so the common case (still
+ * inside the current bucket, no division) is inline. */
+static inline struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
+{
+	if (m->started && t >= m->sum.duration && t < m->cur_end) {
+		m->sum.duration = t;
+		return &m->buckets[m->cur];
+	}
+	return timeline_move(m, t);
+}
+
+static inline void timeline_heap(struct mst_model *m, struct mst_bucket *b)
 {
 	b->heap_last = m->live_bytes;
 	if (m->live_bytes > b->heap_max)
@@ -479,7 +486,7 @@ static void timeline_heap(struct mst_model *m, struct mst_bucket *b)
 	b->has_data = 1;
 }
 
-static void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
+static inline void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
 {
 	struct thread_x *x = &m->threadx[ti];
 	x->live_bytes += (uint64_t)delta;
@@ -524,8 +531,8 @@ static uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 
 /* Takes block B out of the live set and every live figure. LIFETIME: the
  * block was given back at time T (recorded in the lifetime histograms). */
-static void block_forget(struct mst_model *m, struct mt_block *b, uint64_t t,
-			 int lifetime)
+static inline void block_forget(struct mst_model *m, struct mt_block *b, uint64_t t,
+				int lifetime)
 {
 	struct site_x *sx = &m->sitex[b->site];
 	uint64_t size = mt_block_size(b);
@@ -555,14 +562,14 @@ static void block_forget(struct mst_model *m, struct mt_block *b, uint64_t t,
 	m->live_count--;
 }
 
-static void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
-			 int lifetime)
+static inline void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
+				int lifetime)
 {
 	block_forget(m, b, t, lifetime);
 	mt_live_remove(&m->live, b);
 }
 
-static void peak_check(struct mst_model *m, uint64_t t)
+static inline void peak_check(struct mst_model *m, uint64_t t)
 {
 	if (m->live_bytes <= m->sum.peak_bytes)
 		return;
@@ -580,7 +587,7 @@ static void peak_check(struct mst_model *m, uint64_t t)
 	m->peak_arena_pending = 1;
 }
 
-static int add_alloc(struct mst_model *m, const struct mst_alloc *a)
+static inline int add_alloc(struct mst_model *m, const struct mst_alloc *a)
 {
 	struct mst_bucket *bk = timeline_at(m, a->time);
 	uint32_t ti = thread_get(m, a->thread), si;
@@ -719,7 +726,7 @@ static void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uint64_t b
 	m->pairs[v].bytes += bytes;
 }
 
-static int add_free(struct mst_model *m, const struct mst_free *f)
+static inline int add_free(struct mst_model *m, const struct mst_free *f)
 {
 	struct mst_bucket *bk = timeline_at(m, f->time);
 	uint32_t ti = thread_get(m, f->thread), fs = NO_INDEX;

@@ -31,20 +31,6 @@ void mt_map_release(struct mt_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-uint32_t mt_map_get(const struct mt_map *m, uint64_t key)
-{
-	size_t i;
-	uint64_t k = key + 1;
-	if (!m->cap)
-		return UINT32_MAX;
-	for (i = mt_hash(k, m->shift);; i = (i + 1) & (m->cap - 1)) {
-		if (m->keys[i] == k)
-			return m->vals[i];
-		if (!m->keys[i])
-			return UINT32_MAX;
-	}
-}
-
 static void map_place(struct mt_map *m, uint64_t k, uint32_t v)
 {
 	size_t i;
@@ -101,19 +87,6 @@ void mt_live_release(struct mt_live *l)
 	memset(l, 0, sizeof(*l));
 }
 
-struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr)
-{
-	size_t i;
-	if (!l->cap || !addr)
-		return NULL;
-	for (i = mt_hash(addr, l->shift);; i = (i + 1) & (l->cap - 1)) {
-		if (l->slots[i].addr == addr)
-			return &l->slots[i];
-		if (!l->slots[i].addr)
-			return NULL;
-	}
-}
-
 static struct mt_block *live_slot(struct mt_live *l, uint64_t addr)
 {
 	size_t i;
@@ -123,7 +96,7 @@ static struct mt_block *live_slot(struct mt_live *l, uint64_t addr)
 	return &l->slots[i];
 }
 
-static int live_grow(struct mt_live *l)
+int mt_live_grow(struct mt_live *l)
 {
 	size_t cap = l->cap ? l->cap * 2 : MT_MIN_CAP, i;
 	struct mt_block *old = l->slots, *n = calloc(cap, sizeof(*n));
@@ -143,49 +116,11 @@ static int live_grow(struct mt_live *l)
 struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr)
 {
 	struct mt_block *b;
-	if ((l->len + 1) * 8 > l->cap * 5 && live_grow(l) < 0)
+	if ((l->len + 1) * 8 > l->cap * 5 && mt_live_grow(l) < 0)
 		return NULL;
 	b = live_slot(l, addr);
 	memset(b, 0, sizeof(*b));
 	b->addr = addr;
 	l->len++;
 	return b;
-}
-
-struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr, int *existed)
-{
-	size_t i;
-	if ((l->len + 1) * 8 > l->cap * 5 && live_grow(l) < 0)
-		return NULL;
-	for (i = mt_hash(addr, l->shift); l->slots[i].addr; i = (i + 1) & (l->cap - 1)) {
-		if (l->slots[i].addr == addr) {
-			*existed = 1;
-			return &l->slots[i];
-		}
-	}
-	*existed = 0;
-	memset(&l->slots[i], 0, sizeof(l->slots[i]));
-	l->slots[i].addr = addr;
-	l->len++;
-	return &l->slots[i];
-}
-
-void mt_live_remove(struct mt_live *l, struct mt_block *b)
-{
-	size_t mask = l->cap - 1, i = (size_t)(b - l->slots), j = i;
-	/* Backward-shift deletion: move later members of the probe run into
-	 * the hole when their home slot does not lie between hole and them. */
-	for (;;) {
-		size_t home;
-		j = (j + 1) & mask;
-		if (!l->slots[j].addr)
-			break;
-		home = mt_hash(l->slots[j].addr, l->shift);
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			l->slots[i] = l->slots[j];
-			i = j;
-		}
-	}
-	l->slots[i].addr = 0;
-	l->len--;
 }

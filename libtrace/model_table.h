@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- u64 -> u32 index map; every key is allowed (stored as key + 1 with
  * 0 meaning empty; UINT64_MAX is not a valid key) ---- */
@@ -25,8 +26,6 @@ struct mt_map {
 
 void mt_map_init(struct mt_map *m);
 void mt_map_release(struct mt_map *m);
-/* Index stored for KEY, or UINT32_MAX when absent. */
-uint32_t mt_map_get(const struct mt_map *m, uint64_t key);
 /* Stores KEY -> VAL (replacing); -1 when out of memory. */
 int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val);
 
@@ -76,17 +75,73 @@ static inline size_t mt_hash(uint64_t key, unsigned shift)
 	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> shift);
 }
 
+/* Index stored for KEY, or UINT32_MAX when absent. */
+static inline uint32_t mt_map_get(const struct mt_map *m, uint64_t key)
+{
+	size_t i;
+	uint64_t k = key + 1;
+	if (!m->cap)
+		return UINT32_MAX;
+	for (i = mt_hash(k, m->shift);; i = (i + 1) & (m->cap - 1)) {
+		if (m->keys[i] == k)
+			return m->vals[i];
+		if (!m->keys[i])
+			return UINT32_MAX;
+	}
+}
+
 void mt_live_init(struct mt_live *l);
 void mt_live_release(struct mt_live *l);
+/* Doubles the table; -1 when out of memory. */
+int mt_live_grow(struct mt_live *l);
+
+/*
+ * The per-event operations are inline: the model calls them twice an
+ * event, and a call's register saves cost as much as the probe itself on
+ * a live set that stays in the cache.
+ */
+
 /* The block at ADDR, or NULL. The pointer is valid until the next insert
  * or removal. */
-struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr);
+static inline struct mt_block *mt_live_find(const struct mt_live *l, uint64_t addr)
+{
+	size_t i, mask = l->cap - 1;
+	if (!l->cap || !addr)
+		return NULL;
+	for (i = mt_hash(addr, l->shift);; i = (i + 1) & mask) {
+		if (l->slots[i].addr == addr)
+			return &l->slots[i];
+		if (!l->slots[i].addr)
+			return NULL;
+	}
+}
+
 /* A slot for ADDR (addr != 0), not present yet; the caller fills it.
  * NULL when out of memory. */
 struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr);
+
 /* The slot for ADDR (addr != 0) in one probe: the live block when there
  * is one (*EXISTED = 1, contents kept), else a new zeroed slot. */
-struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr, int *existed);
+static inline struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr,
+					      int *existed)
+{
+	size_t i, mask;
+	if ((l->len + 1) * 8 > l->cap * 5 && mt_live_grow(l) < 0)
+		return NULL;
+	mask = l->cap - 1;
+	for (i = mt_hash(addr, l->shift); l->slots[i].addr; i = (i + 1) & mask) {
+		if (l->slots[i].addr == addr) {
+			*existed = 1;
+			return &l->slots[i];
+		}
+	}
+	*existed = 0;
+	memset(&l->slots[i], 0, sizeof(l->slots[i]));
+	l->slots[i].addr = addr;
+	l->len++;
+	return &l->slots[i];
+}
+
 /* Asks the CPU to start loading ADDR's home slot: the live set of a big
  * program is far larger than the caches, and a batch of events known in
  * advance can hide that latency. */
@@ -97,5 +152,23 @@ static inline void mt_live_prefetch(const struct mt_live *l, uint64_t addr)
 }
 
 /* Removes the block B points to (from mt_live_find). */
-void mt_live_remove(struct mt_live *l, struct mt_block *b);
+static inline void mt_live_remove(struct mt_live *l, struct mt_block *b)
+{
+	size_t mask = l->cap - 1, i = (size_t)(b - l->slots), j = i;
+	/* Backward-shift deletion: move later members of the probe run into
+	 * the hole when their home slot does not lie between hole and them. */
+	for (;;) {
+		size_t home;
+		j = (j + 1) & mask;
+		if (!l->slots[j].addr)
+			break;
+		home = mt_hash(l->slots[j].addr, l->shift);
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			l->slots[i] = l->slots[j];
+			i = j;
+		}
+	}
+	l->slots[i].addr = 0;
+	l->len--;
+}
 #endif
