@@ -712,3 +712,14 @@ same_output() {
 	git -C repo -c user.name=t -c user.email=t@e commit -q --allow-empty -m second
 	same_output git -C repo log --format=%s
 }
+
+@test "a folder that takes no files is refused before the program runs" {
+	cd /proc
+	run --separate-stderr ms-record "$PROGS/leak"
+	assert_failure 125
+	assert_output ""
+	[ "$stderr" = "ms-record: cannot write a trace in '/proc': No such file or directory (choose another place with -o FILE)" ] || fail "$stderr"
+	run --separate-stderr ms-record -o /dev/full "$PROGS/leak"
+	assert_failure 125
+	[ "$stderr" = "ms-record: cannot write '/dev/full': not a regular file" ] || fail "$stderr"
+}

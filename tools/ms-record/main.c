@@ -175,6 +175,37 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return -1;
 }
 
+
+/*
+ * Whether files can be created in DIR, found by creating one: access(2)
+ * says yes to root in read-only places such as /proc. Checked before the
+ * program runs, so a run is never wasted on a trace that cannot be written.
+ */
+static int dir_takes_files(const char *dir, int *err)
+{
+	char probe[PATH_MAX + 64];
+	struct stat st;
+	int fd;
+
+	if (stat(dir, &st) != 0) {
+		*err = errno;
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*err = ENOTDIR;
+		return 0;
+	}
+	snprintf(probe, sizeof(probe), "%s/.ms-record-probe.%ld", dir, (long)getpid());
+	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		*err = errno;
+		return 0;
+	}
+	close(fd);
+	unlink(probe);
+	return 1;
+}
+
 /*
  * The absolute output template: the recorder writes it from wherever the
  * program has chdir'd to. Checks that its folder exists and is writable so
@@ -186,6 +217,7 @@ static char *output_template(const struct options *o)
 	const char *base, *slash;
 	struct stat st;
 	size_t n;
+	int e = 0;
 
 	if (!getcwd(cwd, sizeof(cwd))) {
 		msc_error("cannot get the current folder: %s", strerror(errno));
@@ -196,32 +228,33 @@ static char *output_template(const struct options *o)
 		base = base ? base + 1 : o->argv[0];
 		if (asprintf(&abs, "%s/%s.%%p.memscope", cwd, base) < 0)
 			return NULL;
-		return abs;
+	} else {
+		if (!*o->output || o->output[strlen(o->output) - 1] == '/') {
+			msc_error("cannot write '%s': %s", o->output, strerror(EISDIR));
+			return NULL;
+		}
+		if (o->output[0] == '/')
+			abs = strdup(o->output);
+		else if (asprintf(&abs, "%s/%s", cwd, o->output) < 0)
+			abs = NULL;
+		if (!abs)
+			return NULL;
 	}
-	if (!*o->output || o->output[strlen(o->output) - 1] == '/') {
-		msc_error("cannot write '%s': %s", o->output, strerror(EISDIR));
-		return NULL;
-	}
-	if (o->output[0] == '/') {
-		abs = strdup(o->output);
-	} else if (asprintf(&abs, "%s/%s", cwd, o->output) < 0) {
-		abs = NULL;
-	}
-	if (!abs)
-		return NULL;
 	slash = strrchr(abs, '/');
 	n = (size_t)(slash - abs);
 	snprintf(dir, sizeof(dir), "%.*s", (int)(n ? n : 1), abs);
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
-		int e = errno;
-		if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
-			e = ENOTDIR;
-		msc_error("cannot write '%s': %s", o->output, strerror(e));
+	if (!dir_takes_files(dir, &e)) {
+		if (o->output)
+			msc_error("cannot write '%s': %s", o->output, strerror(e));
+		else
+			msc_error("cannot write a trace in '%s': %s (choose another place with -o FILE)",
+				  dir, strerror(e));
 		free(abs);
 		return NULL;
 	}
-	if (!strstr(abs, "%p") && stat(abs, &st) == 0 && S_ISDIR(st.st_mode)) {
-		msc_error("cannot write '%s': %s", o->output, strerror(EISDIR));
+	if (!strstr(abs, "%p") && stat(abs, &st) == 0 && !S_ISREG(st.st_mode)) {
+		msc_error("cannot write '%s': %s", o->output,
+			  S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
 		free(abs);
 		return NULL;
 	}
