@@ -67,12 +67,14 @@ uint64_t ticks_to_ns(const struct spool_header *h, uint64_t ticks)
 /* ---- the spool ---- */
 
 /*
- * Times are written in ns rounded down to 256 ns: the low bits of a
- * nanosecond clock are noise to zstd (about 0.3 bytes an event) and
- * nothing a memory profile needs. Order is kept: rounding is monotonic
+ * Trace times are in ticks of 256 ns (HEADER ticks_per_second 3906250):
+ * the low bits of a nanosecond clock are noise to zstd and nothing a memory
+ * profile needs, and saying so in the header tells readers the real
+ * resolution (a lifetime under 256 ns reads 0 ticks, not "0 ns"), while
+ * every time delta is a byte shorter. Order is kept: the shift is monotonic
  * and the merge orders by the raw clock.
  */
-#define TIME_QUANTUM_MASK 255ull
+#define TIME_SHIFT 8
 #define STACK_CAP (1u << 21)
 #define HASH_SLOTS (1u << 22)
 
@@ -293,7 +295,7 @@ int writer_header(void)
 	for (i = 0; i < hdr_arglen && argc < 4096; i += strlen(hdr_argbuf + i) + 1)
 		argv[argc++] = hdr_argbuf + i;
 	clock_gettime(CLOCK_REALTIME, &rt);
-	h->ticks_per_second = 1000000000ull;
+	h->ticks_per_second = 1000000000ull >> TIME_SHIFT;
 	/* wall time at trace time 0, estimated from now */
 	h->start_wall_ns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec -
 			   ticks_to_ns(spool, use_tsc ? rdtsc_raw() : clock_slow());
@@ -393,7 +395,7 @@ struct module_blob {
 static int emit_event(struct drain_ctx *d, struct spool_ring *r, struct spool_ev *ev)
 {
 	struct mst_record rec;
-	uint64_t t = ticks_to_ns(d->h, ev->time) & ~TIME_QUANTUM_MASK;
+	uint64_t t = ticks_to_ns(d->h, ev->time) >> TIME_SHIFT;
 	uint64_t last = mst_writer_last_time(d->w);
 	const char *payload = (const char *)(ev + 1);
 
@@ -687,7 +689,7 @@ static void counters(void)
 	uint32_t n = 0;
 	char buf[128];
 	ssize_t len;
-	uint64_t t = now_ns();
+	uint64_t t = now_ns() >> TIME_SHIFT;
 	long page = sysconf(_SC_PAGESIZE);
 
 	/* opened each time: a daemon that closes every descriptor could
@@ -891,7 +893,7 @@ void writer_finish(int reason, long status)
 	recording = 0;
 	if (mw && spool) {
 		round_once(1);
-		t = now_ns();
+		t = now_ns() >> TIME_SHIFT;
 		if (t < mst_writer_last_time(mw))
 			t = mst_writer_last_time(mw);
 		r.u.end.time = t;
