@@ -70,7 +70,7 @@ Try 'ms-svg --help'."
 @test "a missing file or a file that is not a trace exits 1, and writes nothing" {
 	run ms-svg -o out.svg nope.memscope
 	assert_failure 1
-	assert_output --partial "ms-svg: cannot read 'nope.memscope':"
+	assert_output "ms-svg: cannot open 'nope.memscope': No such file or directory"
 	assert_output --partial "No such file or directory"
 	assert_file_not_exists out.svg
 	echo "hello" > text.memscope
