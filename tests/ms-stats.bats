@@ -401,3 +401,24 @@ print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss
 	assert_output --regexp 'make_buffer \(stats_leaks\.c:[0-9]+\)'
 	assert_output --regexp 'parse_record \(stats_leaks\.c:[0-9]+\)'
 }
+
+@test "--text never lists the same site line twice, and names its caller" {
+	command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
+	cd "$BATS_TEST_TMPDIR"
+	ms-record -q -o s.memscope sqlite3 :memory: 'create table t(x); insert into t values(1);' >/dev/null
+	run --separate-stderr ms-stats --text s.memscope
+	assert_success
+	# the site part of each line of each top list, figures cut off
+	local list sites all=""
+	for list in "Top sites at the peak:" "Top leaks:"; do
+		sites=$(printf '%s\n' "$output" | awk -v t="$list" '$0 == t {on=1; next} /^$/{on=0} on' |
+			sed -E 's/^ +[0-9.]+ [KMG]?i?B +(in )?[0-9]+ (calls?|blocks?)( \([^)]*\))? +//')
+		[ -n "$sites" ] || fail "no lines under '$list' in: $output"
+		dups=$(printf '%s\n' "$sites" | sort | uniq -d)
+		[ -z "$dups" ] || fail "listed twice under '$list': $dups"
+		all="$all$sites"
+	done
+	sites=$all
+	printf '%s\n' "$sites" | grep -q ' ← ' || fail "no caller named: $sites"
+	if printf '%s\n' "$output" | grep -qE ' 1 (calls|blocks) '; then fail "plural after 1: $output"; fi
+}

@@ -29,12 +29,39 @@ static int plumbing(const struct mst_frame *f)
 	return f->file && !strncmp(f->file, "/usr/include/", 13);
 }
 
-/* "function (file:line)" of the first frame outside the allocator, or the
- * module and offset. */
+/* "function (file:line)", "function", or "module+0xoffset" of frame F;
+ * 0 when F has nothing to show. */
+static int frame_label(const struct mst_frame *f, char *buf, size_t len)
+{
+	const char *base;
+
+	if (f->function) {
+		base = f->file ? strrchr(f->file, '/') : NULL;
+		base = base ? base + 1 : f->file;
+		if (base)
+			snprintf(buf, len, "%s (%s:%" PRIu64 ")", f->function, base, f->line);
+		else
+			snprintf(buf, len, "%s", f->function);
+		return 1;
+	}
+	if (f->module) {
+		base = strrchr(f->module, '/');
+		snprintf(buf, len, "%s+0x%" PRIx64, base ? base + 1 : f->module,
+			 f->module_offset);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The first frame outside the allocator, then its caller's function: many
+ * sites share their innermost frame (an interpreter's or a library's own
+ * malloc wrapper), and the caller is what tells them apart on one line.
+ */
 static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t len)
 {
 	uint64_t ips[MAX_FRAMES];
-	size_t n = mst_reader_stack_frames(t->r, stack, ips, MAX_FRAMES), i, k;
+	size_t n = mst_reader_stack_frames(t->r, stack, ips, MAX_FRAMES), i, k, used = 0;
 	struct mst_frame fr[16], first = { 0 };
 	int have_first = 0;
 	if (n > MAX_FRAMES)
@@ -45,9 +72,7 @@ static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t l
 	}
 	for (i = 0; i < n; i++) {
 		size_t nf = mst_symbolize(t->sym, ips[i], i > 0, fr, 16);
-		const struct mst_frame *f = &fr[0];
-		const char *base;
-		for (k = 0; k < nf && plumbing(&fr[k]); k++) {
+		for (k = 0; k < nf && !used && plumbing(&fr[k]); k++) {
 			if (!have_first) {
 				first = fr[k];
 				have_first = 1;
@@ -55,54 +80,99 @@ static void site_name(const struct trace *t, uint64_t stack, char *buf, size_t l
 		}
 		if (k == nf)
 			continue;     /* all plumbing: look further out */
-		f = &fr[k];
-		if (f->function) {
-			base = f->file ? strrchr(f->file, '/') : NULL;
-			base = base ? base + 1 : f->file;
-			if (base)
-				snprintf(buf, len, "%s (%s:%" PRIu64 ")", f->function, base, f->line);
-			else
-				snprintf(buf, len, "%s", f->function);
-			return;
+		if (!used) {
+			if (!frame_label(&fr[k], buf, len))
+				continue;
+			used = strlen(buf);
+			if (k + 1 < nf && fr[k + 1].function) {
+				/* the function this site was inlined into */
+				snprintf(buf + used, len - used, " \u2190 %s", fr[k + 1].function);
+				return;
+			}
+			continue;
 		}
-		if (f->module) {
-			base = strrchr(f->module, '/');
-			snprintf(buf, len, "%s+0x%" PRIx64, base ? base + 1 : f->module,
-				 f->module_offset);
+		if (fr[nf - 1].function || fr[nf - 1].module) {
+			char caller[256];
+			frame_label(&fr[nf - 1], caller, sizeof(caller));
+			if (fr[nf - 1].function)
+				snprintf(caller, sizeof(caller), "%s", fr[nf - 1].function);
+			snprintf(buf + used, len - used, " \u2190 %s", caller);
 			return;
 		}
 	}
+	if (used)
+		return;
 	if (have_first && first.function)
 		snprintf(buf, len, "%s", first.function);
 	else
 		snprintf(buf, len, "0x%" PRIx64, ips[0]);
 }
 
+/* One line of a top list: the sites whose label reads the same, summed. */
+struct top_line {
+	char name[512];
+	uint64_t value, calls, blocks, bytes;
+};
+
+static int top_line_cmp(const void *a, const void *b)
+{
+	const struct top_line *x = a, *y = b;
+
+	return x->value < y->value ? 1 : x->value > y->value ? -1 : strcmp(x->name, y->name);
+}
+
+/*
+ * The TOP largest sites by peak or leaked bytes. Sites that read the same
+ * on one line (the same function and caller reached by deeper stacks that
+ * differ) are summed into one line, as heaptrack_print merges by location;
+ * the JSON keeps every site apart. Only the largest TOP x 20 sites are
+ * named, so a trace with a million sites is not symbolized whole.
+ */
 static void top_list(FILE *f, const struct trace *t, enum site_order by,
 		     unsigned top, const char *title)
 {
 	const struct mst_site *s;
-	size_t n, i, *idx;
+	size_t n, i, k, nl = 0, want;
+	size_t *idx;
+	struct top_line *lines;
 	char name[512], b1[32], b2[32];
+
 	mst_model_sites(t->m, &s);
 	idx = sites_sorted(t, by, &n);
 	fprintf(f, "\n%s\n", title);
-	for (i = 0; idx && i < n && i < top; i++) {
+	want = (size_t)top * 20;
+	lines = calloc(want ? want : 1, sizeof(*lines));
+	for (i = 0; idx && lines && i < n && i < want; i++) {
 		const struct mst_site *x = &s[idx[i]];
 		uint64_t v = by == BY_PEAK ? x->peak_bytes : x->leaked_bytes;
 		if (!v)
 			break;
 		site_name(t, x->stack, name, sizeof(name));
-		if (by == BY_PEAK)
-			fprintf(f, "  %10s  %8" PRIu64 " calls  %s\n", msc_format_bytes(v, b1),
-				x->allocations, name);
-		else
-			fprintf(f, "  %10s  in %" PRIu64 " blocks (%s allocated)  %s\n",
-				msc_format_bytes(v, b1), x->leaked_allocations,
-				msc_format_bytes(x->bytes, b2), name);
+		for (k = 0; k < nl && strcmp(lines[k].name, name) != 0; k++)
+			;
+		if (k == nl)
+			snprintf(lines[nl++].name, sizeof(lines[0].name), "%s", name);
+		lines[k].value += v;
+		lines[k].calls += x->allocations;
+		lines[k].blocks += x->leaked_allocations;
+		lines[k].bytes += x->bytes;
 	}
-	if (!i)
+	if (nl)
+		qsort(lines, nl, sizeof(*lines), top_line_cmp);
+	for (k = 0; k < nl && k < top; k++) {
+		const struct top_line *l = &lines[k];
+		if (by == BY_PEAK)
+			fprintf(f, "  %10s  %8" PRIu64 " %s  %s\n", msc_format_bytes(l->value, b1),
+				l->calls, l->calls == 1 ? "call " : "calls", l->name);
+		else
+			fprintf(f, "  %10s  in %" PRIu64 " %s (%s allocated)  %s\n",
+				msc_format_bytes(l->value, b1), l->blocks,
+				l->blocks == 1 ? "block" : "blocks",
+				msc_format_bytes(l->bytes, b2), l->name);
+	}
+	if (!nl)
 		fprintf(f, "  (none)\n");
+	free(lines);
 	free(idx);
 }
 
