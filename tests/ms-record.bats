@@ -723,3 +723,24 @@ same_output() {
 	assert_failure 125
 	[ "$stderr" = "ms-record: cannot write '/dev/full': not a regular file" ] || fail "$stderr"
 }
+
+@test "other programs of a run are named after themselves; -o names them all" {
+	cat > wrap.sh <<'SH'
+#!/bin/sh
+env true
+exec "$1"
+SH
+	chmod +x wrap.sh
+	run --separate-stderr ms-record ./wrap.sh "$PROGS/leak"
+	assert_success
+	local envs mains
+	envs=$(ls env.*.memscope 2>/dev/null | wc -l)
+	[ "$envs" -ge 1 ] || fail "no env.PID.memscope among: $(ls)"
+	mains=$(ls wrap.sh.*.memscope | grep -v '\.exec[0-9]*\.memscope$')
+	[ "$(printf '%s\n' "$mains" | wc -l)" -eq 1 ] || fail "main traces: $mains"
+	msdump "$mains" | head -1 | grep -q "program=$PROGS/leak" || fail "$mains is not leak's trace"
+	rm -f ./*.memscope
+	run --separate-stderr ms-record -o 'run.%p.memscope' ./wrap.sh "$PROGS/leak"
+	assert_success
+	[ -z "$(ls env.*.memscope 2>/dev/null)" ] || fail "-o ignored: $(ls)"
+}

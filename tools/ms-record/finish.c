@@ -158,8 +158,8 @@ int spool_dir_remove(const char *spool_dir)
 	return rc;
 }
 
-/* TEMPLATE with %p replaced by REPL, glob metacharacters of the rest
- * escaped when ESCAPE. */
+/* TEMPLATE with %p (and %e, the program name) replaced by REPL, glob
+ * metacharacters of the rest escaped when ESCAPE. */
 static void expand(const char *template, const char *repl, int escape,
 		   char *out, size_t len)
 {
@@ -167,7 +167,7 @@ static void expand(const char *template, const char *repl, int escape,
 	const char *p;
 
 	for (p = template; *p && o + 1 < len; p++) {
-		if (p[0] == '%' && p[1] == 'p') {
+		if (p[0] == '%' && (p[1] == 'p' || p[1] == 'e')) {
 			size_t n = strlen(repl);
 			if (o + n >= len)
 				break;
@@ -234,8 +234,8 @@ static void collect(const char *pattern, glob_t *g, int *first)
 		*first = 0;
 }
 
-int summary_print(const char *template, long pid, const uint8_t session[16],
-		  int quiet)
+int summary_print(const char *template, const char *others_tmpl, long pid,
+		  const uint8_t session[16], int quiet)
 {
 	char main_path[PATH_MAX], pat[PATH_MAX + 32], pidbuf[32], stem[PATH_MAX];
 	char evbuf[32], szbuf[32], quoted[PATH_MAX + 16];
@@ -254,6 +254,10 @@ int summary_print(const char *template, long pid, const uint8_t session[16],
 	expand(template, "*", 1, pat, sizeof(pat));
 	if (strstr(template, "%p"))
 		collect(pat, &g, &first);
+	if (others_tmpl) {
+		expand(others_tmpl, "*", 1, pat, sizeof(pat));
+		collect(pat, &g, &first);
+	}
 	tlen = strlen(pat);
 	if (tlen > 9 && strcmp(pat + tlen - 9, ".memscope") == 0) {
 		snprintf(stem, sizeof(stem), "%.*s", (int)(tlen - 9), pat);

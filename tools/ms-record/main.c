@@ -300,6 +300,19 @@ static void child_exec(const struct options *o, const char *path, const char *pr
 	if (preload_var)
 		setenv("LD_PRELOAD", preload_var, 1);
 	setenv("MEMSCOPE_OUTPUT", template, 1);
+	if (!o->output) {
+		/* Other processes of the run are named after themselves
+		 * (the recorder's %e), beside the main trace. */
+		char *others = NULL;
+		const char *slash = strrchr(template, '/');
+
+		if (asprintf(&others, "%.*s/%%e.%%p.memscope", (int)(slash - template),
+			     template) >= 0)
+			setenv("MEMSCOPE_OUTPUT_OTHERS", others, 1);
+		free(others);
+	} else {
+		unsetenv("MEMSCOPE_OUTPUT_OTHERS");
+	}
 	setenv("MEMSCOPE_SESSION", session, 1);
 	setenv("MEMSCOPE_SPOOL_DIR", spool_dir, 1);
 	setenv_opt("MEMSCOPE_SAMPLE_RATE", o->sample_rate);
@@ -457,7 +470,8 @@ static int run(const struct options *o)
 		spool_dir = NULL;
 	}
 	if (summary_print(o->output ? o->output : template + strlen(template)
-			  - strlen(strrchr(template, '/') + 1), (long)pid, sid, o->quiet) != 0
+			  - strlen(strrchr(template, '/') + 1),
+			  o->output ? NULL : "%e.%p.memscope", (long)pid, sid, o->quiet) != 0
 	    && status == 0)
 		status = REC_EXIT_FAILED;
 out:

@@ -63,7 +63,7 @@ int spool_dir_remove(const char *spool_dir);
  * session (forked children, earlier exec images) sit next to it. Returns 0,
  * or -1 when no trace of this session was found at all.
  */
-int summary_print(const char *template, long pid, const uint8_t session[16],
-		  int quiet);
+int summary_print(const char *template, const char *others_tmpl, long pid,
+		  const uint8_t session[16], int quiet);
 
 #endif

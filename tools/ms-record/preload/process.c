@@ -151,20 +151,35 @@ static int parse_hex16(const char *s, uint8_t *out)
 	return 0;
 }
 
-/* The trace path for this pid from the (absolute) template. */
+/*
+ * The trace path for this pid from the (absolute) template: %p is the pid,
+ * %e this program's name. With the launcher's default name, processes other
+ * than the launched one (and the images it execs in its pid) take
+ * MEMSCOPE_OUTPUT_OTHERS ("%e.%p.memscope"), so the helpers a shell script
+ * runs are named after themselves, not after the script.
+ */
 static void resolve_path(void)
 {
 	char *o = cfg.trace_path, *end = cfg.trace_path + sizeof(cfg.trace_path) - 1;
-	const char *s;
+	const char *s, *tmpl = out_template;
 	int has_p = 0;
 	const char *pid0 = getenv("MEMSCOPE_PID0");
+	const char *others = getenv("MEMSCOPE_OUTPUT_OTHERS");
 
-	for (s = out_template; *s && o < end; s++) {
+	if (others && others[0] == '/' && pid0 && atoi(pid0) != getpid())
+		tmpl = others;
+	for (s = tmpl; *s && o < end; s++) {
 		if (s[0] == '%' && s[1] == 'p') {
 			o += snprintf(o, end - o, "%d", (int)getpid());
 			if (o > end)
 				o = end;
 			has_p = 1;
+			s++;
+		} else if (s[0] == '%' && s[1] == 'e') {
+			const char *e = program_invocation_short_name;
+
+			for (; *e && o < end; e++)
+				*o++ = *e == '/' ? '_' : *e;
 			s++;
 		} else {
 			*o++ = *s;
