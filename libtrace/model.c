@@ -10,6 +10,7 @@
  */
 #include "mstrace.h"
 #include "model_table.h"
+#include "model_feed.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1267,19 +1268,11 @@ void mst_model_each_live(const struct mst_model *m,
 #define PIPE_SLOTS 4
 #define PIPE_AHEAD 16                 /* events whose slots are prefetched */
 
-struct pipe_ev {
-	uint8_t type;                 /* MST_REC_ALLOC or MST_REC_FREE */
-	union {
-		struct mst_alloc a;
-		struct mst_free f;
-	} u;
-};
-
 struct pipe_slot {
 	size_t n;
 	const struct mst_record *sync; /* handed over after the events */
 	int end, status;              /* the reader's last status */
-	struct pipe_ev ev[PIPE_BATCH];
+	struct mst__event ev[PIPE_BATCH];
 };
 
 struct pipe {
@@ -1318,6 +1311,10 @@ static void *pipe_reader(void *arg)
 		s->sync = NULL;
 		s->end = 0;
 		for (;;) {
+			s->n += mst__reader_events(p->r, s->ev + s->n, PIPE_BATCH - s->n);
+			if (s->n == PIPE_BATCH)
+				break;
+			/* a record the batch stops at: any type, or an error */
 			st = mst_reader_next(p->r, &rec);
 			if (st != MST_OK) {
 				s->end = 1;
@@ -1407,7 +1404,7 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 		pthread_mutex_unlock(&p->mu);
 		for (k = 0; k < s->n && rc == MST_OK; k++) {
 			if (k + PIPE_AHEAD < s->n) {
-				const struct pipe_ev *e = &s->ev[k + PIPE_AHEAD];
+				const struct mst__event *e = &s->ev[k + PIPE_AHEAD];
 				mt_live_prefetch(&m->live, e->type == MST_REC_ALLOC ?
 						 e->u.a.addr : e->u.f.addr);
 			}

@@ -11,6 +11,7 @@
  */
 #include "mstrace.h"
 #include "codec.h"
+#include "model_feed.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -860,16 +861,11 @@ static int decode_record(struct mst_reader *r)
 
 /* Reads a vu at P, which has at least 10 bytes after it; NULL when it is
  * not a valid 64-bit varint. */
-static inline const uint8_t *fast_vu(const uint8_t *p, uint64_t *out)
+static const uint8_t *fast_vu_long(const uint8_t *p, uint64_t *out)
 {
-	uint64_t v = p[0];
+	uint64_t v = 0;
 
-	if (__builtin_expect(v < 0x80, 1)) {
-		*out = v;
-		return p + 1;
-	}
-	v &= 0x7f;
-	for (unsigned i = 1; i < 10; i++) {
+	for (unsigned i = 0; i < 10; i++) {
 		uint64_t b = p[i];
 		if (i == 9 && b > 1)
 			return NULL;
@@ -882,12 +878,66 @@ static inline const uint8_t *fast_vu(const uint8_t *p, uint64_t *out)
 	return NULL;
 }
 
+/*
+ * Sizes and time deltas are one or two bytes at random, and a
+ * mispredicted branch on the length costs more than the arithmetic that
+ * takes either without one; longer varints take the loop.
+ */
+static inline const uint8_t *fast_vu(const uint8_t *p, uint64_t *out)
+{
+	uint64_t b0 = p[0], b1 = p[1], two = b0 >> 7;
+
+	if (__builtin_expect(two & b1 >> 7, 0))
+		return fast_vu_long(p, out);
+	*out = (b0 & 0x7f) | (b1 << 7 & -two);
+	return p + 1 + two;
+}
+
+/* Thread indexes and stack ids: nearly always one byte, and a branch
+ * that is nearly always taken is cheaper than arithmetic. */
+static inline const uint8_t *fast_vu1(const uint8_t *p, uint64_t *out)
+{
+	if (__builtin_expect(p[0] < 0x80, 1)) {
+		*out = p[0];
+		return p + 1;
+	}
+	return fast_vu_long(p, out);
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/*
+ * Address deltas are one to three bytes at random: up to 8 bytes without
+ * a branch on the length. The
+ * stop byte is the first without its top bit; the 7-bit groups up to it
+ * are packed together in three steps.
+ */
+static inline const uint8_t *fast_vu8(const uint8_t *p, uint64_t *out)
+{
+	uint64_t w, stop, x;
+	unsigned bits;
+
+	memcpy(&w, p, 8);
+	stop = ~w & 0x8080808080808080ull;
+	if (__builtin_expect(!stop, 0))
+		return fast_vu_long(p, out);
+	bits = (unsigned)__builtin_ctzll(stop) + 1;     /* 8 x bytes */
+	x = w << (64 - bits) >> (64 - bits) & 0x7f7f7f7f7f7f7f7full;
+	x = (x & 0x007f007f007f007full) | (x >> 1 & 0x3f803f803f803f80ull);
+	x = (x & 0x00003fff00003fffull) | (x >> 2 & 0x0fffc0000fffc000ull);
+	x = (x & 0x000000000fffffffull) | (x >> 4 & 0x00fffffff0000000ull);
+	*out = x;
+	return p + bits / 8;
+}
+#else
+#define fast_vu8 fast_vu
+#endif
+
 /* A va (FORMAT.md §2) at P, as mst__get_va reads it. */
 static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
 {
 	uint64_t u, d;
 
-	p = fast_vu(p, &u);
+	p = fast_vu8(p, &u);
 	if (!p || u >= 1ull << 61)
 		return NULL;
 	d = (uint64_t)mst__unzigzag(u >> 1) << 4;
@@ -917,8 +967,13 @@ static const uint8_t alloc_extra[256] = {
 	[MST_ALLOC_FUNC_MAX + 1 ... 255] = X_BAD,
 };
 
-/* Decodes the core event at r->rp into r->rec: 1, or 0 for decode_record. */
-static inline int fast_event(struct mst_reader *r)
+/*
+ * Decodes the core event at r->rp: *TYPE and A or F (the same memory, a
+ * record's union), 1; or 0 for decode_record.
+ */
+static inline __attribute__((always_inline)) int
+fast_event(struct mst_reader *r, enum mst_record_type *type_out,
+	   struct mst_alloc *a, struct mst_free *f)
 {
 	const uint8_t *p = r->rp;
 	unsigned type = p[0], func;
@@ -934,7 +989,7 @@ static inline int fast_event(struct mst_reader *r)
 	t = r->d_time + dt;
 	if (t < r->d_time || t < r->last_time)
 		return 0;
-	p = fast_vu(p, &thread);
+	p = fast_vu1(p, &thread);
 	if (!p)
 		return 0;
 	func = *p++;
@@ -946,7 +1001,6 @@ static inline int fast_event(struct mst_reader *r)
 	sl = &r->addrs.slots[slot];
 
 	if (type == MST__T_ALLOC) {
-		struct mst_alloc *a = &r->rec.u.alloc;
 		uint64_t d, size, align = 0, old = 0;
 		unsigned x = alloc_extra[func];
 
@@ -956,7 +1010,7 @@ static inline int fast_event(struct mst_reader *r)
 		addr = (sl->busy ? sl->addr : 0) + d;
 		p = fast_vu(p, &size);
 		if (p)
-			p = fast_vu(p, &stack);
+			p = fast_vu1(p, &stack);
 		if (p && x & X_ALIGN)
 			p = fast_vu(p, &align);
 		if (p && x & X_OLD) {
@@ -965,9 +1019,13 @@ static inline int fast_event(struct mst_reader *r)
 		}
 		if (!p || stack > r->nstacks || !r->have_header)
 			return 0;
-		mst__tab_set(&r->addrs, slot, thread, addr);
-		mst__ring_push(&r->addrs, sl->win, addr);
-		r->rec.type = MST_REC_ALLOC;
+		if (__builtin_expect(sl->busy, 1))
+			sl->addr = addr;
+		else
+			mst__tab_set(&r->addrs, slot, thread, addr);
+		r->addrs.ring[(size_t)sl->win * MST__WINDOW +
+			      r->addrs.ring_n[sl->win]++ % MST__WINDOW] = addr;
+		*type_out = MST_REC_ALLOC;
 		a->time = t;
 		a->thread = thread;
 		a->func = func;
@@ -977,8 +1035,6 @@ static inline int fast_event(struct mst_reader *r)
 		a->alignment = align;
 		a->old_addr = old;
 	} else {
-		struct mst_free *f = &r->rec.u.free;
-
 		if (type == MST__T_FREE) {
 			uint64_t d;
 			p = fast_va(p, &d);
@@ -987,18 +1043,21 @@ static inline int fast_event(struct mst_reader *r)
 			addr = (sl->busy ? sl->addr : 0) + d;
 		} else {
 			uint64_t back;
-			p = fast_vu(p, &back);
+			p = fast_vu1(p, &back);
 			if (!p || !sl->busy || back >= MST__WINDOW ||
 			    back >= r->addrs.ring_n[sl->win])
 				return 0;
 			addr = mst__ring_get(&r->addrs, sl->win, back);
 		}
-		p = fast_vu(p, &stack);
+		p = fast_vu1(p, &stack);
 		if (!p || func == 0 || func > MST_FREE_FUNC_MAX ||
 		    stack > r->nstacks || !r->have_header)
 			return 0;
-		mst__tab_set(&r->addrs, slot, thread, addr);
-		r->rec.type = MST_REC_FREE;
+		if (__builtin_expect(sl->busy, 1))
+			sl->addr = addr;
+		else
+			mst__tab_set(&r->addrs, slot, thread, addr);
+		*type_out = MST_REC_FREE;
 		f->time = t;
 		f->thread = thread;
 		f->func = func;
@@ -1011,6 +1070,25 @@ static inline int fast_event(struct mst_reader *r)
 	r->last_time = t;
 	r->rp = (uint8_t *)p;
 	return 1;
+}
+
+size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max)
+{
+	size_t n = 0;
+
+	if (r->status != MST_OK || r->header_pending)
+		return 0;
+	while (n < max && (size_t)(r->rend - r->rp) >= FAST_ROOM) {
+		enum mst_record_type type;
+		if (!fast_event(r, &type, &ev[n].u.a, &ev[n].u.f))
+			break;
+		ev[n++].type = type;
+	}
+	if (n) {
+		r->st.records += n;
+		r->ended = 0;
+	}
+	return n;
 }
 
 /* The next record from the stream, chunks loaded as needed. */
@@ -1042,7 +1120,7 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 	if (r->status != MST_OK)
 		return r->status;
 	if ((size_t)(r->rend - r->rp) >= FAST_ROOM && !r->header_pending &&
-	    fast_event(r)) {
+	    fast_event(r, &r->rec.type, &r->rec.u.alloc, &r->rec.u.free)) {
 		r->st.records++;
 		r->ended = 0;
 		*rec = &r->rec;
