@@ -52,6 +52,7 @@ struct mst_model {
 	struct mst_model_options opts;
 	char error[256];
 	double scale;                 /* 1e6 / sample_rate_ppm */
+	uint64_t ns_per_tick;         /* 1e9 / ticks_per_second if whole, else 0 */
 	uint64_t flags;
 
 	struct mst_summary sum;
@@ -61,6 +62,8 @@ struct mst_model {
 	uint64_t epoch;
 
 	struct mt_map site_map;       /* stack id -> site index */
+	uint64_t last_site_stack;     /* one-entry cache of site_get */
+	uint32_t last_site;
 	struct mst_site *sites;
 	struct site_x *sitex;
 	size_t nsites, sites_cap, sitex_cap;
@@ -179,6 +182,7 @@ int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
 	m->sum.sample_rate = 1.0;
 	m->width = 1;
 	m->last_thread = NO_INDEX;
+	m->last_site = NO_INDEX;
 	mt_live_init(&m->live);
 	mt_map_init(&m->site_map);
 	mt_map_init(&m->thread_map);
@@ -303,11 +307,25 @@ static uint32_t module_of_stack(struct mst_model *m, const struct mst_reader *r,
 	return module_of_ip(m, r, ip);
 }
 
-static uint32_t site_get(struct mst_model *m, uint64_t stack)
+static uint32_t site_new(struct mst_model *m, uint64_t stack);
+
+static inline uint32_t site_get(struct mst_model *m, uint64_t stack)
 {
-	uint32_t i = mt_map_get(&m->site_map, stack);
-	if (i != NO_INDEX)
-		return i;
+	uint32_t i;
+	/* Allocations come in runs from one place: remember the last. */
+	if (stack == m->last_site_stack && m->last_site != NO_INDEX)
+		return m->last_site;
+	i = mt_map_get(&m->site_map, stack);
+	if (i == NO_INDEX)
+		i = site_new(m, stack);
+	m->last_site_stack = stack;
+	m->last_site = i;
+	return i;
+}
+
+static uint32_t site_new(struct mst_model *m, uint64_t stack)
+{
+	uint32_t i;
 	if (grow(&m->sites, &m->sites_cap, m->nsites + 1, sizeof(*m->sites)) < 0 ||
 	    grow(&m->sitex, &m->sitex_cap, m->nsites + 1, sizeof(*m->sitex)) < 0)
 		return NO_INDEX;
@@ -520,20 +538,27 @@ static inline unsigned log2_bucket(uint64_t v)
 	return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
 }
 
-static uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
+static inline uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 {
 	uint64_t tps = m->sum.ticks_per_second;
 	double ns;
 	if (!tps || tps == 1000000000ull)
 		return ticks;
+	/*
+	 * Every free asks, and a division is slow. Where a tick is a whole
+	 * number of ns and ticks x 1e9 stays below 2^53, the division below
+	 * is exact, so the product gives the same result.
+	 */
+	if (m->ns_per_tick && ticks < (1ull << 53) / 1000000000ull)
+		return ticks * m->ns_per_tick;
 	ns = (double)ticks * 1e9 / (double)tps;
 	return ns >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ns;
 }
 
 /* Takes block B out of the live set and every live figure. LIFETIME: the
  * block was given back at time T (recorded in the lifetime histograms). */
-static inline void block_forget(struct mst_model *m, struct mt_block *b, uint64_t t,
-				int lifetime)
+static inline __attribute__((always_inline)) void
+block_forget(struct mst_model *m, struct mt_block *b, uint64_t t, int lifetime)
 {
 	struct site_x *sx = &m->sitex[b->site];
 	uint64_t size = mt_block_size(b);
@@ -588,7 +613,8 @@ static inline void peak_check(struct mst_model *m, uint64_t t)
 	m->peak_arena_pending = 1;
 }
 
-static inline int add_alloc(struct mst_model *m, const struct mst_alloc *a)
+static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
+							    const struct mst_alloc *a)
 {
 	struct mst_bucket *bk = timeline_at(m, a->time);
 	uint32_t ti = thread_get(m, a->thread), si;
@@ -704,7 +730,7 @@ static uint32_t free_stack_index(struct mst_model *m, uint64_t stack)
 
 /* Counts a block of SITE freed from free stack FS, for the modules'
  * crossing figures. */
-static void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uint64_t bytes)
+static inline void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uint64_t bytes)
 {
 	uint64_t key = (uint64_t)site << 32 | fs;
 	uint32_t v;
@@ -727,7 +753,8 @@ static void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uint64_t b
 	m->pairs[v].bytes += bytes;
 }
 
-static inline int add_free(struct mst_model *m, const struct mst_free *f)
+static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
+							   const struct mst_free *f)
 {
 	struct mst_bucket *bk = timeline_at(m, f->time);
 	uint32_t ti = thread_get(m, f->thread), fs = NO_INDEX;
@@ -859,6 +886,8 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 	case MST_REC_HEADER: {
 		const struct mst_header *h = &rec->u.header;
 		m->sum.ticks_per_second = h->ticks_per_second;
+		m->ns_per_tick = h->ticks_per_second && 1000000000ull % h->ticks_per_second == 0 ?
+			1000000000ull / h->ticks_per_second : 0;
 		m->flags = h->flags;
 		m->integ.forked = !!(h->flags & MST_FLAG_FORKED);
 		if (h->sample_rate_ppm && h->sample_rate_ppm < 1000000) {
@@ -1268,11 +1297,24 @@ void mst_model_each_live(const struct mst_model *m,
 #define PIPE_SLOTS 4
 #define PIPE_AHEAD 16                 /* events whose slots are prefetched */
 
+/* An event that is not compact (a realloc, an aligned allocation, wide
+ * numbers) travels whole: its compact entry says where. */
+#define PIPE_FULL 0xff                /* mst__event.type; .size: index */
+
+struct pipe_full {
+	enum mst_record_type type;
+	union {
+		struct mst_alloc a;
+		struct mst_free f;
+	} u;
+};
+
 struct pipe_slot {
-	size_t n;
+	size_t n, nfull;
 	const struct mst_record *sync; /* handed over after the events */
 	int end, status;              /* the reader's last status */
 	struct mst__event ev[PIPE_BATCH];
+	struct pipe_full full[PIPE_BATCH];
 };
 
 struct pipe {
@@ -1308,6 +1350,7 @@ static void *pipe_reader(void *arg)
 		if (p->abort)
 			return NULL;
 		s->n = 0;
+		s->nfull = 0;
 		s->sync = NULL;
 		s->end = 0;
 		for (;;) {
@@ -1322,12 +1365,16 @@ static void *pipe_reader(void *arg)
 				pipe_publish(p, i);
 				return NULL;
 			}
-			if (rec->type == MST_REC_ALLOC) {
-				s->ev[s->n].type = MST_REC_ALLOC;
-				s->ev[s->n++].u.a = rec->u.alloc;
-			} else if (rec->type == MST_REC_FREE) {
-				s->ev[s->n].type = MST_REC_FREE;
-				s->ev[s->n++].u.f = rec->u.free;
+			if (rec->type == MST_REC_ALLOC || rec->type == MST_REC_FREE) {
+				struct pipe_full *f = &s->full[s->nfull];
+				f->type = rec->type;
+				if (rec->type == MST_REC_ALLOC)
+					f->u.a = rec->u.alloc;
+				else
+					f->u.f = rec->u.free;
+				s->ev[s->n].type = PIPE_FULL;
+				s->ev[s->n].addr = 0;
+				s->ev[s->n++].size = s->nfull++;
 			} else if (rec->type == MST_REC_STACK) {
 				continue;
 			} else {
@@ -1403,13 +1450,32 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 			pthread_cond_wait(&p->cv, &p->mu);
 		pthread_mutex_unlock(&p->mu);
 		for (k = 0; k < s->n && rc == MST_OK; k++) {
-			if (k + PIPE_AHEAD < s->n) {
-				const struct mst__event *e = &s->ev[k + PIPE_AHEAD];
-				mt_live_prefetch(&m->live, e->type == MST_REC_ALLOC ?
-						 e->u.a.addr : e->u.f.addr);
+			const struct mst__event *e = &s->ev[k];
+			const struct mst_alloc *pa = NULL;
+			const struct mst_free *pf = NULL;
+			struct mst_alloc a;
+			struct mst_free f;
+			if (k + PIPE_AHEAD < s->n)
+				mt_live_prefetch(&m->live, s->ev[k + PIPE_AHEAD].addr);
+			if (e->type == MST_REC_ALLOC) {
+				a = (struct mst_alloc){
+					.time = e->time, .thread = e->thread, .func = e->func,
+					.addr = e->addr, .size = e->size, .stack = e->stack,
+				};
+				pa = &a;
+			} else if (e->type == MST_REC_FREE) {
+				f = (struct mst_free){
+					.time = e->time, .thread = e->thread, .func = e->func,
+					.addr = e->addr, .stack = e->stack,
+				};
+				pf = &f;
+			} else if (s->full[e->size].type == MST_REC_ALLOC) {
+				pa = &s->full[e->size].u.a;
+			} else {
+				pf = &s->full[e->size].u.f;
 			}
-			rc = s->ev[k].type == MST_REC_ALLOC ? add_alloc(m, &s->ev[k].u.a) :
-			     add_free(m, &s->ev[k].u.f);
+			/* one call site each, so that both are inlined here */
+			rc = pa ? add_alloc(m, pa) : add_free(m, pf);
 		}
 		if (rc == MST_OK && s->sync) {
 			rc = mst_model_add(m, r, s->sync);

@@ -967,13 +967,21 @@ static const uint8_t alloc_extra[256] = {
 	[MST_ALLOC_FUNC_MAX + 1 ... 255] = X_BAD,
 };
 
+/* A core event as fast_event decodes it. */
+struct fast_out {
+	enum mst_record_type type;
+	unsigned func;
+	uint64_t time, thread, addr, size, stack, align, old;
+};
+
 /*
- * Decodes the core event at r->rp: *TYPE and A or F (the same memory, a
- * record's union), 1; or 0 for decode_record.
+ * Decodes the core event at r->rp into *O: 1; or 0 for decode_record.
+ * COMPACT: also 0 for an event that struct mst__event cannot hold (wide
+ * thread or stack numbers, an alignment or an old address), before the
+ * delta state moves, so that mst_reader_next takes it whole.
  */
 static inline __attribute__((always_inline)) int
-fast_event(struct mst_reader *r, enum mst_record_type *type_out,
-	   struct mst_alloc *a, struct mst_free *f)
+fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 {
 	const uint8_t *p = r->rp;
 	unsigned type = p[0], func;
@@ -990,7 +998,7 @@ fast_event(struct mst_reader *r, enum mst_record_type *type_out,
 	if (t < r->d_time || t < r->last_time)
 		return 0;
 	p = fast_vu1(p, &thread);
-	if (!p)
+	if (!p || (compact && thread > UINT32_MAX))
 		return 0;
 	func = *p++;
 	if (thread == r->c_thread && r->c_slot != SIZE_MAX) {
@@ -1004,6 +1012,8 @@ fast_event(struct mst_reader *r, enum mst_record_type *type_out,
 		uint64_t d, size, align = 0, old = 0;
 		unsigned x = alloc_extra[func];
 
+		if (compact && x & (X_ALIGN | X_OLD))
+			return 0;
 		p = fast_va(p, &d);
 		if (!p || x & X_BAD)
 			return 0;
@@ -1019,21 +1029,18 @@ fast_event(struct mst_reader *r, enum mst_record_type *type_out,
 		}
 		if (!p || stack > r->nstacks || !r->have_header)
 			return 0;
+		if (compact && stack > UINT32_MAX)
+			return 0;
 		if (__builtin_expect(sl->busy, 1))
 			sl->addr = addr;
 		else
 			mst__tab_set(&r->addrs, slot, thread, addr);
 		r->addrs.ring[(size_t)sl->win * MST__WINDOW +
 			      r->addrs.ring_n[sl->win]++ % MST__WINDOW] = addr;
-		*type_out = MST_REC_ALLOC;
-		a->time = t;
-		a->thread = thread;
-		a->func = func;
-		a->addr = addr;
-		a->size = size;
-		a->stack = stack;
-		a->alignment = align;
-		a->old_addr = old;
+		o->type = MST_REC_ALLOC;
+		o->size = size;
+		o->align = align;
+		o->old = old;
 	} else {
 		if (type == MST__T_FREE) {
 			uint64_t d;
@@ -1053,17 +1060,20 @@ fast_event(struct mst_reader *r, enum mst_record_type *type_out,
 		if (!p || func == 0 || func > MST_FREE_FUNC_MAX ||
 		    stack > r->nstacks || !r->have_header)
 			return 0;
+		if (compact && stack > UINT32_MAX)
+			return 0;
 		if (__builtin_expect(sl->busy, 1))
 			sl->addr = addr;
 		else
 			mst__tab_set(&r->addrs, slot, thread, addr);
-		*type_out = MST_REC_FREE;
-		f->time = t;
-		f->thread = thread;
-		f->func = func;
-		f->addr = addr;
-		f->stack = stack;
+		o->type = MST_REC_FREE;
+		o->size = 0;
 	}
+	o->func = func;
+	o->time = t;
+	o->thread = thread;
+	o->addr = addr;
+	o->stack = stack;
 	r->c_thread = thread;
 	r->c_slot = slot;
 	r->d_time = t;
@@ -1079,10 +1089,17 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 	if (r->status != MST_OK || r->header_pending)
 		return 0;
 	while (n < max && (size_t)(r->rend - r->rp) >= FAST_ROOM) {
-		enum mst_record_type type;
-		if (!fast_event(r, &type, &ev[n].u.a, &ev[n].u.f))
+		struct fast_out o;
+		if (!fast_event(r, &o, 1))
 			break;
-		ev[n++].type = type;
+		ev[n].time = o.time;
+		ev[n].addr = o.addr;
+		ev[n].size = o.size;
+		ev[n].thread = (uint32_t)o.thread;
+		ev[n].stack = (uint32_t)o.stack;
+		ev[n].type = o.type;
+		ev[n].func = o.func;
+		n++;
 	}
 	if (n) {
 		r->st.records += n;
@@ -1113,6 +1130,7 @@ static int fetch(struct mst_reader *r)
 
 int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 {
+	struct fast_out o;
 	int st;
 
 	assert(r && rec);
@@ -1120,7 +1138,26 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 	if (r->status != MST_OK)
 		return r->status;
 	if ((size_t)(r->rend - r->rp) >= FAST_ROOM && !r->header_pending &&
-	    fast_event(r, &r->rec.type, &r->rec.u.alloc, &r->rec.u.free)) {
+	    fast_event(r, &o, 0)) {
+		r->rec.type = o.type;
+		if (o.type == MST_REC_ALLOC) {
+			struct mst_alloc *a = &r->rec.u.alloc;
+			a->time = o.time;
+			a->thread = o.thread;
+			a->func = o.func;
+			a->addr = o.addr;
+			a->size = o.size;
+			a->stack = o.stack;
+			a->alignment = o.align;
+			a->old_addr = o.old;
+		} else {
+			struct mst_free *f = &r->rec.u.free;
+			f->time = o.time;
+			f->thread = o.thread;
+			f->func = o.func;
+			f->addr = o.addr;
+			f->stack = o.stack;
+		}
 		r->st.records++;
 		r->ended = 0;
 		*rec = &r->rec;
