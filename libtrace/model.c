@@ -1455,6 +1455,10 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 			const struct mst_free *pf = NULL;
 			struct mst_alloc a;
 			struct mst_free f;
+			/* The events come from the other core's cache: fetch
+			 * them ahead of reading their addresses ahead. */
+			if (k + 2 * PIPE_AHEAD < s->n)
+				__builtin_prefetch(&s->ev[k + 2 * PIPE_AHEAD]);
 			if (k + PIPE_AHEAD < s->n)
 				mt_live_prefetch(&m->live, s->ev[k + PIPE_AHEAD].addr);
 			if (e->type == MST_REC_ALLOC) {

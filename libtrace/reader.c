@@ -22,6 +22,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
 /* A module as kept for the whole read: one block, never moved. */
 struct module {
@@ -61,6 +64,7 @@ struct mst_reader {
 	struct mst__addr_tab addrs;
 	uint64_t c_thread;            /* one-entry cache of addr_slot: */
 	size_t c_slot;                /* SIZE_MAX when it holds nothing */
+	int prefetchw;                /* the CPU has PREFETCHW */
 	uint64_t last_time;           /* times never decrease across chunks */
 
 	struct mst_record rec;
@@ -1082,6 +1086,36 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 	return 1;
 }
 
+_Static_assert(sizeof(struct mst__event) == 40, "a compact event is five words");
+/* Events ahead whose cache lines are fetched for writing. */
+#define EV_AHEAD 32
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* PREFETCHW (fetch a line for writing): most x86-64 CPUs have it; the
+ * others are asked by CPUID and get nothing. */
+static int have_prefetchw(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_PRFCHW);
+}
+
+static inline void prefetch_write(const void *p)
+{
+	__asm__ volatile("prefetchw (%0)" : : "r"(p));
+}
+#else
+static int have_prefetchw(void)
+{
+	return 0;
+}
+
+static inline void prefetch_write(const void *p)
+{
+	(void)p;
+}
+#endif
+
 size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max)
 {
 	size_t n = 0;
@@ -1090,6 +1124,14 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 		return 0;
 	while (n < max && (size_t)(r->rend - r->rp) >= FAST_ROOM) {
 		struct fast_out o;
+		/*
+		 * The batches are read on the other core, which holds their
+		 * cache lines from the last round: ask for them well before
+		 * the stores, or each store waits for its line to come back
+		 * (most of this loop's time, measured).
+		 */
+		if (r->prefetchw && n + EV_AHEAD < max)
+			prefetch_write(&ev[n + EV_AHEAD]);
 		if (!fast_event(r, &o, 1))
 			break;
 		ev[n].time = o.time;
@@ -1238,6 +1280,7 @@ static int reader_new(struct mst_reader **out, int fd, int own, const char *name
 	r->fd = fd;
 	r->own_fd = own;
 	r->c_slot = SIZE_MAX;
+	r->prefetchw = have_prefetchw();
 	r->name = strdup(name ? name : "standard input");
 	r->dctx = ZSTD_createDCtx();
 	if (!r->name || !r->dctx)
