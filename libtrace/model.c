@@ -1293,8 +1293,8 @@ void mst_model_each_live(const struct mst_model *m,
  * reader), so records reach the model in trace order. STACK records stay
  * in the reader's tables and are not handed over.
  */
-#define PIPE_BATCH 4096
-#define PIPE_SLOTS 4
+#define PIPE_BATCH 1024
+#define PIPE_SLOTS 8
 #define PIPE_AHEAD 16                 /* events whose slots are prefetched */
 
 /* An event that is not compact (a realloc, an aligned allocation, wide
@@ -1317,21 +1317,70 @@ struct pipe_slot {
 	struct pipe_full full[PIPE_BATCH];
 };
 
+/*
+ * The flags below are read and written atomically; the mutex and condition
+ * variable serve only a thread that has spun long enough to sleep, and the
+ * setter takes them only when someone sleeps: a batch takes tens of
+ * microseconds, and a futex round trip per batch and side was a visible
+ * share of the whole read.
+ */
 struct pipe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct mst_reader *r;
 	int full[PIPE_SLOTS];
 	int sync_done, abort;
+	int sleepers;                 /* threads waiting on cv */
 	struct pipe_slot slots[PIPE_SLOTS];
 };
 
+#define PIPE_SPIN 4000                /* polls before sleeping */
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Sets *FLAG to V and wakes the sleepers, if any. */
+static void pipe_set(struct pipe *p, int *flag, int v)
+{
+	/* Sequentially consistent with pipe_wait's count and check: either
+	 * the waiter sees V, or this sees the waiter and wakes it. */
+	__atomic_store_n(flag, v, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* Waits until *FLAG is V (0) or the pipe is aborted (-1). */
+static int pipe_wait(struct pipe *p, int *flag, int v)
+{
+	int k;
+
+	for (k = 0; k < PIPE_SPIN; k++) {
+		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == v)
+			return 0;
+		if (__atomic_load_n(&p->abort, __ATOMIC_ACQUIRE))
+			return -1;
+		cpu_relax();
+	}
+	pthread_mutex_lock(&p->mu);
+	__atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(flag, __ATOMIC_SEQ_CST) != v &&
+	       !__atomic_load_n(&p->abort, __ATOMIC_SEQ_CST))
+		pthread_cond_wait(&p->cv, &p->mu);
+	__atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&p->mu);
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE) == v ? 0 : -1;
+}
+
 static void pipe_publish(struct pipe *p, size_t i)
 {
-	pthread_mutex_lock(&p->mu);
-	p->full[i] = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	pipe_set(p, &p->full[i], 1);
 }
 
 static void *pipe_reader(void *arg)
@@ -1343,11 +1392,7 @@ static void *pipe_reader(void *arg)
 		const struct mst_record *rec;
 		int st;
 
-		pthread_mutex_lock(&p->mu);
-		while (p->full[i] && !p->abort)
-			pthread_cond_wait(&p->cv, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-		if (p->abort)
+		if (pipe_wait(p, &p->full[i], 0) < 0)
 			return NULL;
 		s->n = 0;
 		s->nfull = 0;
@@ -1387,13 +1432,9 @@ static void *pipe_reader(void *arg)
 		pipe_publish(p, i);
 		if (s->sync) {
 			/* REC stays borrowed until the model has it */
-			pthread_mutex_lock(&p->mu);
-			while (!p->sync_done && !p->abort)
-				pthread_cond_wait(&p->cv, &p->mu);
-			p->sync_done = 0;
-			pthread_mutex_unlock(&p->mu);
-			if (p->abort)
+			if (pipe_wait(p, &p->sync_done, 1) < 0)
 				return NULL;
+			__atomic_store_n(&p->sync_done, 0, __ATOMIC_SEQ_CST);
 		}
 		i = (i + 1) % PIPE_SLOTS;
 	}
@@ -1425,7 +1466,7 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 	struct pipe *p;
 	pthread_t th;
 	size_t i = 0;
-	int rc = MST_OK, done = 0;
+	int rc = MST_OK, done = 0, had_sync;
 
 	*read_status = MST_ERR_IO;
 	if ((env && !strcmp(env, "1")) || sysconf(_SC_NPROCESSORS_ONLN) < 2)
@@ -1445,10 +1486,7 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 	while (!done) {
 		struct pipe_slot *s = &p->slots[i];
 		size_t k;
-		pthread_mutex_lock(&p->mu);
-		while (!p->full[i])
-			pthread_cond_wait(&p->cv, &p->mu);
-		pthread_mutex_unlock(&p->mu);
+		pipe_wait(p, &p->full[i], 1);  /* only this thread aborts */
 		for (k = 0; k < s->n && rc == MST_OK; k++) {
 			const struct mst__event *e = &s->ev[k];
 			const struct mst_alloc *pa = NULL;
@@ -1490,16 +1528,14 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 			*read_status = s->status;
 			done = 1;
 		}
-		pthread_mutex_lock(&p->mu);
-		p->full[i] = 0;
-		if (s->sync)
-			p->sync_done = 1;
+		had_sync = s->sync != NULL;
+		pipe_set(p, &p->full[i], 0);
+		if (had_sync)
+			pipe_set(p, &p->sync_done, 1);
 		if (rc != MST_OK) {
-			p->abort = 1;
+			pipe_set(p, &p->abort, 1);
 			done = 1;
 		}
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
 		i = (i + 1) % PIPE_SLOTS;
 	}
 	pthread_join(th, NULL);
