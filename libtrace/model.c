@@ -1334,7 +1334,7 @@ struct pipe {
 	struct pipe_slot slots[PIPE_SLOTS];
 };
 
-#define PIPE_SPIN 4000                /* polls before sleeping */
+#define PIPE_SPIN 300                /* polls before sleeping */
 
 static inline void cpu_relax(void)
 {
