@@ -287,7 +287,9 @@ void thread_detach(struct tstate *t)
 	if (!t->ring || t->dead)
 		return;
 	t->depth++;
+	t->must_wait = 1;       /* in drop mode too: a thread ends once */
 	ev = ev_reserve(t, 1);
+	t->must_wait = 0;
 	if (ev) {
 		ev->type = EV_THREAD_EXIT;
 		ev->nslots = 1;
@@ -355,7 +357,7 @@ struct spool_ev *ev_reserve(struct tstate *t, uint32_t nslots)
 		if (unlikely(pos + nslots + margin - t->tail_seen > cap)) {
 			t->tail_seen = __atomic_load_n(&t->ring->tail, __ATOMIC_ACQUIRE);
 			if (pos + nslots + margin - t->tail_seen > cap) {
-				if (cfg.drop || t->depth > 1 || !recording)
+				if ((cfg.drop && !t->must_wait) || t->depth > 1 || !recording)
 					return NULL;
 				if (ring_wait(t, pos + nslots, margin))
 					return NULL;

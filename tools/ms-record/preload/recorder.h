@@ -45,6 +45,7 @@ struct tstate {
 	int guard;                  /* >0: calls go straight to the real ones */
 	int depth;                  /* nesting of publishing (signal handlers) */
 	int dead;                   /* thread exit handled: record no more */
+	int must_wait;              /* drop mode, but this record waits for room */
 	int exits;                  /* key destructor rounds seen */
 	struct spool_ring *ring;
 	struct spool_ev *slots;

@@ -658,9 +658,13 @@ static void checkpoint(void)
 
 		if (r->tail < rd[i])
 			__atomic_store_n(&r->tail, rd[i], __ATOMIC_RELEASE);
-		/* a dead thread's ring, drained and in the file: reuse it */
+		/* a dead thread's ring, drained and in the file: reuse it,
+		 * but not before drops_left() has reported the drops its
+		 * thread made after its last event (the thread may have died
+		 * between that call and this one), or they would be lost */
 		if (__atomic_load_n(&r->state, __ATOMIC_ACQUIRE) == RING_DEAD &&
-		    __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == rd[i])
+		    __atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == rd[i] &&
+		    !r->drop_events)
 			__atomic_store_n(&r->state, RING_FREE, __ATOMIC_RELEASE);
 	}
 }
