@@ -8,6 +8,7 @@
  * per-event step is O(1): hash lookups, counters, and the peak-epoch trick
  * below for "bytes of each site at the global peak".
  */
+#include "array.h"
 #include "mstrace.h"
 #include "model_table.h"
 #include "model_feed.h"
@@ -141,26 +142,6 @@ static int fail(struct mst_model *m, int status, const char *fmt, ...)
 	return status;
 }
 
-/* Grows *ARR (of *CAP elements of SIZE) to hold at least N; zeroes the new
- * part. */
-static int grow(void *arrp, size_t *cap, size_t n, size_t size)
-{
-	void **arr = arrp;
-	size_t ncap;
-	void *p;
-	if (n <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	while (ncap < n)
-		ncap *= 2;
-	p = realloc(*arr, ncap * size);
-	if (!p)
-		return -1;
-	memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
 
 int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
 {
@@ -274,7 +255,7 @@ static uint32_t module_get(struct mst_model *m, uint64_t id, const char *path)
 			m->modules[i].path = strdup(path);
 		return i;
 	}
-	if (grow(&m->modules, &m->modules_cap, m->nmodules + 1, sizeof(*m->modules)) < 0)
+	if (mst__grow(&m->modules, &m->modules_cap, m->nmodules + 1, sizeof(*m->modules)) < 0)
 		return NO_INDEX;
 	i = (uint32_t)m->nmodules;
 	if (mt_map_put(&m->module_map, id, i) < 0)
@@ -326,8 +307,8 @@ static inline uint32_t site_get(struct mst_model *m, uint64_t stack)
 static uint32_t site_new(struct mst_model *m, uint64_t stack)
 {
 	uint32_t i;
-	if (grow(&m->sites, &m->sites_cap, m->nsites + 1, sizeof(*m->sites)) < 0 ||
-	    grow(&m->sitex, &m->sitex_cap, m->nsites + 1, sizeof(*m->sitex)) < 0)
+	if (mst__grow(&m->sites, &m->sites_cap, m->nsites + 1, sizeof(*m->sites)) < 0 ||
+	    mst__grow(&m->sitex, &m->sitex_cap, m->nsites + 1, sizeof(*m->sitex)) < 0)
 		return NO_INDEX;
 	i = (uint32_t)m->nsites;
 	if (mt_map_put(&m->site_map, stack, i) < 0)
@@ -357,8 +338,8 @@ static uint32_t thread_lookup(struct mst_model *m, uint64_t idx)
 		m->last_thread = i;
 		return i;
 	}
-	if (grow(&m->threads, &m->threads_cap, m->nthreads + 1, sizeof(*m->threads)) < 0 ||
-	    grow(&m->threadx, &m->threadx_cap, m->nthreads + 1, sizeof(*m->threadx)) < 0)
+	if (mst__grow(&m->threads, &m->threads_cap, m->nthreads + 1, sizeof(*m->threads)) < 0 ||
+	    mst__grow(&m->threadx, &m->threadx_cap, m->nthreads + 1, sizeof(*m->threadx)) < 0)
 		return NO_INDEX;
 	i = (uint32_t)m->nthreads;
 	if (mt_map_put(&m->thread_map, idx, i) < 0)
@@ -380,7 +361,7 @@ static uint32_t task_get(struct mst_model *m, uint64_t id)
 	uint32_t i = mt_map_get(&m->task_map, id);
 	if (i != NO_INDEX)
 		return i;
-	if (grow(&m->tasks, &m->tasks_cap, m->ntasks + 1, sizeof(*m->tasks)) < 0)
+	if (mst__grow(&m->tasks, &m->tasks_cap, m->ntasks + 1, sizeof(*m->tasks)) < 0)
 		return NO_INDEX;
 	i = (uint32_t)m->ntasks;
 	if (mt_map_put(&m->task_map, id, i) < 0)
@@ -399,7 +380,7 @@ static uint32_t label_get(struct mst_model *m, const char *name, const char *typ
 	for (i = 0; i < m->nlabels; i++)
 		if (!strcmp(m->labels[i].name, name) && !strcmp(m->labels[i].type, type))
 			return (uint32_t)i;
-	if (grow(&m->labels, &m->labels_cap, m->nlabels + 1, sizeof(*m->labels)) < 0)
+	if (mst__grow(&m->labels, &m->labels_cap, m->nlabels + 1, sizeof(*m->labels)) < 0)
 		return NO_INDEX;
 	m->labels[i].name = strdup(name);
 	m->labels[i].type = strdup(type);
@@ -716,7 +697,7 @@ static uint32_t free_stack_index(struct mst_model *m, uint64_t stack)
 		return m->last_free_index;
 	v = mt_map_get(&m->free_stack_map, stack);
 	if (v == NO_INDEX) {
-		if (grow(&m->free_stacks, &m->free_stacks_cap, m->nfree_stacks + 1,
+		if (mst__grow(&m->free_stacks, &m->free_stacks_cap, m->nfree_stacks + 1,
 			 sizeof(*m->free_stacks)) < 0 ||
 		    mt_map_put(&m->free_stack_map, stack, (uint32_t)m->nfree_stacks) < 0)
 			return NO_INDEX;
@@ -739,7 +720,7 @@ static inline void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uin
 	} else {
 		v = mt_map_get(&m->pair_map, key);
 		if (v == NO_INDEX) {
-			if (grow(&m->pairs, &m->pairs_cap, m->npairs + 1, sizeof(*m->pairs)) < 0 ||
+			if (mst__grow(&m->pairs, &m->pairs_cap, m->npairs + 1, sizeof(*m->pairs)) < 0 ||
 			    mt_map_put(&m->pair_map, key, (uint32_t)m->npairs) < 0)
 				return;       /* out of memory: crossing figures only */
 			v = (uint32_t)m->npairs++;
@@ -974,7 +955,7 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 			m->tasks[k].name = strdup(tb->name ? tb->name : "");
 		m->tasks[k].thread = tb->thread;
 		m->tasks[k].begin_time = tb->time;
-		if (grow(&tx->tasks, &tx->tasks_cap, tx->ntasks + 1, sizeof(*tx->tasks)) < 0)
+		if (mst__grow(&tx->tasks, &tx->tasks_cap, tx->ntasks + 1, sizeof(*tx->tasks)) < 0)
 			return fail(m, MST_ERR_NOMEM, "out of memory");
 		tx->tasks[tx->ntasks++] = k;
 		return MST_OK;
@@ -1126,7 +1107,7 @@ static void attribute_modules(struct mst_model *m, const struct mst_reader *r)
 		key = (uint64_t)am << 32 | fm;
 		ci = mt_map_get(&m->cross_map, key);
 		if (ci == NO_INDEX) {
-			if (grow(&m->cross, &m->cross_cap, m->ncross + 1, sizeof(*m->cross)) < 0 ||
+			if (mst__grow(&m->cross, &m->cross_cap, m->ncross + 1, sizeof(*m->cross)) < 0 ||
 			    mt_map_put(&m->cross_map, key, (uint32_t)m->ncross) < 0)
 				break;
 			ci = (uint32_t)m->ncross++;

@@ -10,6 +10,7 @@
  * __cxa_demangle, looked up at run time with dlopen so that the tools take
  * no link dependency on libstdc++; without it names stay mangled.
  */
+#include "array.h"
 #include "mstrace.h"
 #include "model_table.h"
 
@@ -82,23 +83,6 @@ struct mst_symbolizer {
 	size_t warn_len;
 };
 
-static int grow(void *arrp, size_t *cap, size_t n, size_t size)
-{
-	void **arr = arrp;
-	size_t ncap;
-	void *p;
-	if (n <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 64;
-	while (ncap < n)
-		ncap *= 2;
-	p = realloc(*arr, ncap * size);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
 
 static uint64_t str_hash(const char *s)
 {
@@ -221,7 +205,7 @@ int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbol
 	struct sym_table *t;
 	uint64_t i;
 	if (ti == UINT32_MAX) {
-		if (grow(&s->tables, &s->tables_cap, s->ntables + 1, sizeof(*s->tables)) < 0 ||
+		if (mst__grow(&s->tables, &s->tables_cap, s->ntables + 1, sizeof(*s->tables)) < 0 ||
 		    mt_map_put(&s->table_map, syms->module, (uint32_t)s->ntables) < 0)
 			return MST_ERR_NOMEM;
 		ti = (uint32_t)s->ntables++;
@@ -229,7 +213,7 @@ int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbol
 		s->tables[ti].module = syms->module;
 	}
 	t = &s->tables[ti];
-	if (grow(&t->e, &t->cap, t->n + syms->count, sizeof(*t->e)) < 0)
+	if (mst__grow(&t->e, &t->cap, t->n + syms->count, sizeof(*t->e)) < 0)
 		return MST_ERR_NOMEM;
 	for (i = 0; i < syms->count; i++) {
 		const struct mst_symbol *x = &syms->items[i];
@@ -330,7 +314,7 @@ static struct sym_module *module_for(struct mst_symbolizer *s,
 	uint32_t i = mt_map_get(&s->mod_map, ml->module);
 	struct sym_module *sm;
 	if (i == UINT32_MAX) {
-		if (grow(&s->mods, &s->mods_cap, s->nmods + 1, sizeof(*s->mods)) < 0)
+		if (mst__grow(&s->mods, &s->mods_cap, s->nmods + 1, sizeof(*s->mods)) < 0)
 			return NULL;
 		i = (uint32_t)s->nmods;
 		if (mt_map_put(&s->mod_map, ml->module, i) < 0)
@@ -541,8 +525,8 @@ size_t mst_symbolize(struct mst_symbolizer *s, uint64_t ip, int is_return_addr,
 		return 0;
 	if (e == UINT32_MAX) {
 		n = resolve(s, ip, is_return_addr, tmp, MAX_INLINE);
-		if (grow(&s->pool, &s->pool_cap, s->npool + n, sizeof(*s->pool)) == 0 &&
-		    grow(&s->entries, &s->entries_cap, s->nentries + 1, sizeof(*s->entries)) == 0 &&
+		if (mst__grow(&s->pool, &s->pool_cap, s->npool + n, sizeof(*s->pool)) == 0 &&
+		    mst__grow(&s->entries, &s->entries_cap, s->nentries + 1, sizeof(*s->entries)) == 0 &&
 		    mt_map_put(&s->cache, key, (uint32_t)s->nentries) == 0) {
 			e = (uint32_t)s->nentries++;
 			s->entries[e].first = (uint32_t)s->npool;
