@@ -21,12 +21,19 @@
 static const char *outdir;
 static int failed;
 
+/* Fuzz seeds are named without ".memscope", like libFuzzer's own inputs:
+ * they are test data, not traces anyone should open. */
+static int corpus_names;
+
 static void save(const char *name, const void *buf, size_t len)
 {
 	char path[4096];
+	size_t n = strlen(name);
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	if (corpus_names && n > 9 && strcmp(name + n - 9, ".memscope") == 0)
+		n -= 9;
+	snprintf(path, sizeof(path), "%s/%.*s", outdir, (int)n, name);
 	f = fopen(path, "wb");
 	if (!f || (len && fwrite(buf, 1, len, f) != len) || fclose(f) != 0) {
 		fprintf(stderr, "mkfixtures: cannot write '%s': %s\n", path, strerror(errno));
@@ -240,6 +247,7 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--corpus") == 0) {
 		outdir = argv[2];
+		corpus_names = 1;
 		write_corpus();
 	} else if (argc == 2) {
 		outdir = argv[1];
