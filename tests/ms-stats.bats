@@ -422,3 +422,13 @@ print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss
 	printf '%s\n' "$sites" | grep -q ' ← ' || fail "no caller named: $sites"
 	if printf '%s\n' "$output" | grep -qE ' 1 (calls|blocks) '; then fail "plural after 1: $output"; fi
 }
+
+@test "lifetimes under one tick of the clock are labelled as such" {
+	cd "$BATS_TEST_TMPDIR"
+	ms-record -q -o d.memscope "$PROGS/demo" >/dev/null
+	run --separate-stderr ms-stats -s histograms d.memscope
+	assert_success
+	# ms-record ticks are 256 ns: bucket 0 is [0, 255], then [256, 511]
+	[ "$(printf '%s' "$output" | jq -c '.histograms.lifetime_ns[0] | [.min, .max]')" = "[0,255]" ]
+	[ "$(printf '%s' "$output" | jq -c '.histograms.size_bytes[0] | select(.min == 0) | .max')" != "255" ]
+}

@@ -582,7 +582,19 @@ static cJSON *sites_json(const struct trace *t, unsigned top)
 	return o;
 }
 
-static cJSON *hist_array(const uint64_t *count, const uint64_t *bytes, size_t n)
+/* Nanoseconds in one tick of the trace's clock (at least 1). */
+static uint64_t tick_ns(const struct trace *t)
+{
+	uint64_t tps = mst_model_summary(t->m)->ticks_per_second;
+
+	return tps && tps < 1000000000ull ? (1000000000ull + tps - 1) / tps : 1;
+}
+
+/* ZERO_MAX: the largest value bucket 0 stands for: 0 for sizes; for
+ * lifetimes, what is below one clock tick (255 ns with ms-record's 256 ns
+ * ticks), which a trace can only record as 0. */
+static cJSON *hist_array(const uint64_t *count, const uint64_t *bytes, size_t n,
+			 uint64_t zero_max)
 {
 	cJSON *a = cJSON_CreateArray();
 	size_t i;
@@ -591,10 +603,10 @@ static cJSON *hist_array(const uint64_t *count, const uint64_t *bytes, size_t n)
 		if (!count[i])
 			continue;
 		o = cJSON_CreateObject();
-		/* bucket i: [2^(i-1), 2^i); bucket 0 holds 0 only */
+		/* bucket i: [2^(i-1), 2^i); bucket 0: [0, zero_max] */
 		json_add_u64(o, "min", i ? 1ull << (i - 1) : 0);
 		if (i < 64)
-			json_add_u64(o, "max", i ? (1ull << i) - 1 : 0);
+			json_add_u64(o, "max", i ? (1ull << i) - 1 : zero_max);
 		else
 			json_add_u64(o, "max", UINT64_MAX);
 		json_add_u64(o, "count", count[i]);
@@ -609,9 +621,10 @@ static cJSON *histograms_json(const struct trace *t)
 	const struct mst_histograms *h = mst_model_histograms(t->m);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "size_bytes",
-			      hist_array(h->size_count, h->size_bytes, MST_SIZE_BUCKETS));
+			      hist_array(h->size_count, h->size_bytes, MST_SIZE_BUCKETS, 0));
 	cJSON_AddItemToObject(o, "lifetime_ns",
-			      hist_array(h->life_count, h->life_bytes, MST_LIFE_BUCKETS));
+			      hist_array(h->life_count, h->life_bytes, MST_LIFE_BUCKETS,
+					 tick_ns(t) > 1 ? tick_ns(t) - 1 : 0));
 	return o;
 }
 
