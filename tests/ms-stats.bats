@@ -432,3 +432,16 @@ print(len(p) <= 32, p[0]["time_ms"], max(x["heap_bytes"] for x in p), p[-1]["rss
 	[ "$(printf '%s' "$output" | jq -c '.histograms.lifetime_ns[0] | [.min, .max]')" = "[0,255]" ]
 	[ "$(printf '%s' "$output" | jq -c '.histograms.size_bytes[0] | select(.min == 0) | .max')" != "255" ]
 }
+
+@test "--diff --text speaks in sizes and names what changed" {
+	cd "$BATS_TEST_TMPDIR"
+	ms-record -q -o a.memscope "$PROGS/leak" >/dev/null
+	ms-record -q -o b.memscope "$PROGS/demo" >/dev/null
+	run --separate-stderr ms-stats --diff a.memscope --text b.memscope
+	assert_success
+	assert_line --regexp '^  bytes_allocated_delta +\+[0-9.]+ (B|KiB|MiB|GiB)$'
+	assert_line --regexp '^  allocations_delta +\+[0-9]+$'
+	# site lines: signed sizes, each named, then frames joined by arrows
+	assert_line --regexp '^  \+[0-9.]+ (B|KiB|MiB)( allocated| at the peak| leaked)'
+	refute_line --regexp ' bytes  '
+}

@@ -268,6 +268,45 @@ out:
 	return r;
 }
 
+/* The integer a raw JSON number holds (the report writes them exactly). */
+static long long raw_int(const cJSON *v)
+{
+	return v && v->valuestring ? strtoll(v->valuestring, NULL, 10) : 0;
+}
+
+/* "+1.50 MiB", "-272 B" */
+static char *signed_bytes(long long x, char *buf, size_t len)
+{
+	char b[32];
+
+	msc_format_bytes(x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x, b);
+	snprintf(buf, len, "%s%s", x < 0 ? "-" : "+", b);
+	return buf;
+}
+
+/* The first frames of a site key ("f;g;h;..."), innermost first, as
+ * "f \u2190 g \u2190 h \u2026". */
+static void key_frames(const char *key, char *buf, size_t len)
+{
+	size_t o = 0;
+	int frames = 0;
+
+	buf[0] = 0;
+	while (*key && frames < 3 && o + 8 < len) {
+		size_t n = strcspn(key, ";");
+		o += (size_t)snprintf(buf + o, len - o, "%s%.*s", frames ? " \u2190 " : "",
+				      (int)n, key);
+		if (o >= len)
+			return;
+		frames++;
+		key += n;
+		if (*key == ';')
+			key++;
+	}
+	if (*key && o + 8 < len)
+		snprintf(buf + o, len - o, " \u2190 \u2026");
+}
+
 void diff_text(FILE *f, const cJSON *d)
 {
 	const cJSON *delta = cJSON_GetObjectItemCaseSensitive(d, "delta");
@@ -276,13 +315,23 @@ void diff_text(FILE *f, const cJSON *d)
 		"allocations_delta", "bytes_allocated_delta", "peak_bytes_delta",
 		"leaked_bytes_delta", "leaked_allocations_delta", "temporary_delta", NULL,
 	};
+	static const struct { const char *key, *what; } figs[] = {
+		{ "bytes_delta", "allocated" }, { "peak_bytes_delta", "at the peak" },
+		{ "leaked_bytes_delta", "leaked" },
+	};
 	static const char *const lists[] = { "grown", "shrunk", "new", "gone", NULL };
-	size_t i;
+	char b[40], name[600], what[160];
+	size_t i, k, o;
+
 	fprintf(f, "Changes from base to new:\n");
 	for (i = 0; keys[i]; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(delta, keys[i]);
-		if (v && v->valuestring)
-			fprintf(f, "  %-26s %s\n", keys[i], v->valuestring);
+		if (!v || !v->valuestring)
+			continue;
+		if (strstr(keys[i], "bytes"))
+			fprintf(f, "  %-26s %s\n", keys[i], signed_bytes(raw_int(v), b, sizeof(b)));
+		else
+			fprintf(f, "  %-26s %+lld\n", keys[i], raw_int(v));
 	}
 	for (i = 0; lists[i]; i++) {
 		const cJSON *a = cJSON_GetObjectItemCaseSensitive(sites, lists[i]), *e;
@@ -290,10 +339,18 @@ void diff_text(FILE *f, const cJSON *d)
 		if (!cJSON_GetArraySize(a))
 			fprintf(f, "  (none)\n");
 		cJSON_ArrayForEach(e, a) {
-			const cJSON *bd = cJSON_GetObjectItemCaseSensitive(e, "bytes_delta");
-			const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "key");
-			fprintf(f, "  %12s bytes  %.200s\n", bd && bd->valuestring ? bd->valuestring : "?",
-				k && k->valuestring ? k->valuestring : "?");
+			const cJSON *key = cJSON_GetObjectItemCaseSensitive(e, "key");
+			/* every figure that changed, named */
+			for (k = 0, o = 0, what[0] = 0; k < sizeof(figs) / sizeof(figs[0]); k++) {
+				long long x = raw_int(cJSON_GetObjectItemCaseSensitive(e, figs[k].key));
+				if (!x || o + 1 >= sizeof(what))
+					continue;
+				o += (size_t)snprintf(what + o, sizeof(what) - o, "%s%s %s",
+						      o ? ", " : "", signed_bytes(x, b, sizeof(b)),
+						      figs[k].what);
+			}
+			key_frames(key && key->valuestring ? key->valuestring : "?", name, sizeof(name));
+			fprintf(f, "  %-40s  %s\n", what[0] ? what : "(same bytes)", name);
 		}
 	}
 }
