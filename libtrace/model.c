@@ -14,7 +14,6 @@
 #include "model_feed.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1264,170 +1263,60 @@ void mst_model_each_live(const struct mst_model *m,
 	}
 }
 
-/* ---- reading a whole trace, decoding on a second thread ---- */
+/* ---- reading a whole trace ---- */
 
 /*
- * The reader thread decodes records into batches of ALLOC and FREE events
- * while the caller's thread adds the previous batch to the model. Every
- * other record is a synchronisation point: the reader thread hands it over
- * and waits until it has been added (its strings are borrowed from the
- * reader), so records reach the model in trace order. STACK records stay
- * in the reader's tables and are not handed over.
+ * The records are decoded on this thread, ALLOC and FREE in batches small
+ * enough to stay in the first-level cache; a second thread only reads,
+ * checks and decompresses chunks ahead (mst__reader_prefetch). Handing
+ * decoded events across cores instead cost each side about as much as
+ * the work itself, measured: cache lines moving between cores, 40 bytes
+ * an event, against a few bytes an event of compressed and raw chunk.
  */
-#define PIPE_BATCH 1024
-#define PIPE_SLOTS 8
-#define PIPE_AHEAD 16                 /* events whose slots are prefetched */
+#define READ_BATCH 256
+#define READ_AHEAD 16                 /* events whose live slots are prefetched */
 
-/* An event that is not compact (a realloc, an aligned allocation, wide
- * numbers) travels whole: its compact entry says where. */
-#define PIPE_FULL 0xff                /* mst__event.type; .size: index */
-
-struct pipe_full {
-	enum mst_record_type type;
-	union {
-		struct mst_alloc a;
-		struct mst_free f;
-	} u;
-};
-
-struct pipe_slot {
-	size_t n, nfull;
-	const struct mst_record *sync; /* handed over after the events */
-	int end, status;              /* the reader's last status */
-	struct mst__event ev[PIPE_BATCH];
-	struct pipe_full full[PIPE_BATCH];
-};
-
-/*
- * The flags below are read and written atomically; the mutex and condition
- * variable serve only a thread that has spun long enough to sleep, and the
- * setter takes them only when someone sleeps: a batch takes tens of
- * microseconds, and a futex round trip per batch and side was a visible
- * share of the whole read.
- */
-struct pipe {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct mst_reader *r;
-	int full[PIPE_SLOTS];
-	int sync_done, abort;
-	int sleepers;                 /* threads waiting on cv */
-	struct pipe_slot slots[PIPE_SLOTS];
-};
-
-#define PIPE_SPIN 300                /* polls before sleeping */
-
-static inline void cpu_relax(void)
+int mst_model_read(struct mst_model *m, struct mst_reader *r,
+		   int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
+		   int *read_status)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-/* Sets *FLAG to V and wakes the sleepers, if any. */
-static void pipe_set(struct pipe *p, int *flag, int v)
-{
-	/* Sequentially consistent with pipe_wait's count and check: either
-	 * the waiter sees V, or this sees the waiter and wakes it. */
-	__atomic_store_n(flag, v, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST)) {
-		pthread_mutex_lock(&p->mu);
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-	}
-}
-
-/* Waits until *FLAG is V (0) or the pipe is aborted (-1). */
-static int pipe_wait(struct pipe *p, int *flag, int v)
-{
-	int k;
-
-	for (k = 0; k < PIPE_SPIN; k++) {
-		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == v)
-			return 0;
-		if (__atomic_load_n(&p->abort, __ATOMIC_ACQUIRE))
-			return -1;
-		cpu_relax();
-	}
-	pthread_mutex_lock(&p->mu);
-	__atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(flag, __ATOMIC_SEQ_CST) != v &&
-	       !__atomic_load_n(&p->abort, __ATOMIC_SEQ_CST))
-		pthread_cond_wait(&p->cv, &p->mu);
-	__atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&p->mu);
-	return __atomic_load_n(flag, __ATOMIC_ACQUIRE) == v ? 0 : -1;
-}
-
-static void pipe_publish(struct pipe *p, size_t i)
-{
-	pipe_set(p, &p->full[i], 1);
-}
-
-static void *pipe_reader(void *arg)
-{
-	struct pipe *p = arg;
-	size_t i = 0;
-	for (;;) {
-		struct pipe_slot *s = &p->slots[i];
-		const struct mst_record *rec;
-		int st;
-
-		if (pipe_wait(p, &p->full[i], 0) < 0)
-			return NULL;
-		s->n = 0;
-		s->nfull = 0;
-		s->sync = NULL;
-		s->end = 0;
-		for (;;) {
-			s->n += mst__reader_events(p->r, s->ev + s->n, PIPE_BATCH - s->n);
-			if (s->n == PIPE_BATCH)
-				break;
-			/* a record the batch stops at: any type, or an error */
-			st = mst_reader_next(p->r, &rec);
-			if (st != MST_OK) {
-				s->end = 1;
-				s->status = st;
-				pipe_publish(p, i);
-				return NULL;
-			}
-			if (rec->type == MST_REC_ALLOC || rec->type == MST_REC_FREE) {
-				struct pipe_full *f = &s->full[s->nfull];
-				f->type = rec->type;
-				if (rec->type == MST_REC_ALLOC)
-					f->u.a = rec->u.alloc;
-				else
-					f->u.f = rec->u.free;
-				s->ev[s->n].type = PIPE_FULL;
-				s->ev[s->n].addr = 0;
-				s->ev[s->n++].size = s->nfull++;
-			} else if (rec->type == MST_REC_STACK) {
-				continue;
-			} else {
-				s->sync = rec;
-				break;
-			}
-			if (s->n == PIPE_BATCH)
-				break;
-		}
-		pipe_publish(p, i);
-		if (s->sync) {
-			/* REC stays borrowed until the model has it */
-			if (pipe_wait(p, &p->sync_done, 1) < 0)
-				return NULL;
-			__atomic_store_n(&p->sync_done, 0, __ATOMIC_SEQ_CST);
-		}
-		i = (i + 1) % PIPE_SLOTS;
-	}
-}
-
-static int read_serial(struct mst_model *m, struct mst_reader *r,
-		       int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
-		       int *read_status)
-{
+	const char *env = getenv("MEMSCOPE_THREADS");
+	struct mst__event ev[READ_BATCH];
 	const struct mst_record *rec;
 	int st, rc;
-	while ((st = mst_reader_next(r, &rec)) == MST_OK) {
+
+	*read_status = MST_ERR_IO;
+	if (!(env && !strcmp(env, "1")) && sysconf(_SC_NPROCESSORS_ONLN) >= 2)
+		mst__reader_prefetch(r);      /* or read on this thread */
+	for (;;) {
+		size_t n = mst__reader_events(r, ev, READ_BATCH);
+
+		for (size_t k = 0; k < n; k++) {
+			const struct mst__event *e = &ev[k];
+			if (k + READ_AHEAD < n)
+				mt_live_prefetch(&m->live, ev[k + READ_AHEAD].addr);
+			if (e->type == MST_REC_ALLOC) {
+				struct mst_alloc a = {
+					.time = e->time, .thread = e->thread, .func = e->func,
+					.addr = e->addr, .size = e->size, .stack = e->stack,
+				};
+				rc = add_alloc(m, &a);
+			} else {
+				struct mst_free f = {
+					.time = e->time, .thread = e->thread, .func = e->func,
+					.addr = e->addr, .stack = e->stack,
+				};
+				rc = add_free(m, &f);
+			}
+			if (rc != MST_OK)
+				return rc;
+		}
+		if (n)
+			continue;
+		/* a record the batch stops at: any type, or the end */
+		st = mst_reader_next(r, &rec);
+		if (st != MST_OK)
+			break;
 		rc = mst_model_add(m, r, rec);
 		if (rc == MST_OK && other && rec->type != MST_REC_ALLOC &&
 		    rec->type != MST_REC_FREE && rec->type != MST_REC_STACK)
@@ -1437,91 +1326,4 @@ static int read_serial(struct mst_model *m, struct mst_reader *r,
 	}
 	*read_status = st;
 	return MST_OK;
-}
-
-int mst_model_read(struct mst_model *m, struct mst_reader *r,
-		   int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
-		   int *read_status)
-{
-	const char *env = getenv("MEMSCOPE_THREADS");
-	struct pipe *p;
-	pthread_t th;
-	size_t i = 0;
-	int rc = MST_OK, done = 0, had_sync;
-
-	*read_status = MST_ERR_IO;
-	if ((env && !strcmp(env, "1")) || sysconf(_SC_NPROCESSORS_ONLN) < 2)
-		return read_serial(m, r, other, ctx, read_status);
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return read_serial(m, r, other, ctx, read_status);
-	p->r = r;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	if (pthread_create(&th, NULL, pipe_reader, p) != 0) {
-		pthread_cond_destroy(&p->cv);
-		pthread_mutex_destroy(&p->mu);
-		free(p);
-		return read_serial(m, r, other, ctx, read_status);
-	}
-	while (!done) {
-		struct pipe_slot *s = &p->slots[i];
-		size_t k;
-		pipe_wait(p, &p->full[i], 1);  /* only this thread aborts */
-		for (k = 0; k < s->n && rc == MST_OK; k++) {
-			const struct mst__event *e = &s->ev[k];
-			const struct mst_alloc *pa = NULL;
-			const struct mst_free *pf = NULL;
-			struct mst_alloc a;
-			struct mst_free f;
-			/* The events come from the other core's cache: fetch
-			 * them ahead of reading their addresses ahead. */
-			if (k + 2 * PIPE_AHEAD < s->n)
-				__builtin_prefetch(&s->ev[k + 2 * PIPE_AHEAD]);
-			if (k + PIPE_AHEAD < s->n)
-				mt_live_prefetch(&m->live, s->ev[k + PIPE_AHEAD].addr);
-			if (e->type == MST_REC_ALLOC) {
-				a = (struct mst_alloc){
-					.time = e->time, .thread = e->thread, .func = e->func,
-					.addr = e->addr, .size = e->size, .stack = e->stack,
-				};
-				pa = &a;
-			} else if (e->type == MST_REC_FREE) {
-				f = (struct mst_free){
-					.time = e->time, .thread = e->thread, .func = e->func,
-					.addr = e->addr, .stack = e->stack,
-				};
-				pf = &f;
-			} else if (s->full[e->size].type == MST_REC_ALLOC) {
-				pa = &s->full[e->size].u.a;
-			} else {
-				pf = &s->full[e->size].u.f;
-			}
-			/* one call site each, so that both are inlined here */
-			rc = pa ? add_alloc(m, pa) : add_free(m, pf);
-		}
-		if (rc == MST_OK && s->sync) {
-			rc = mst_model_add(m, r, s->sync);
-			if (rc == MST_OK && other)
-				rc = other(ctx, s->sync);
-		}
-		if (s->end) {
-			*read_status = s->status;
-			done = 1;
-		}
-		had_sync = s->sync != NULL;
-		pipe_set(p, &p->full[i], 0);
-		if (had_sync)
-			pipe_set(p, &p->sync_done, 1);
-		if (rc != MST_OK) {
-			pipe_set(p, &p->abort, 1);
-			done = 1;
-		}
-		i = (i + 1) % PIPE_SLOTS;
-	}
-	pthread_join(th, NULL);
-	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->mu);
-	free(p);
-	return rc;
 }

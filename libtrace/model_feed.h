@@ -1,8 +1,8 @@
 /*
  * model_feed.h - the private path by which mst_model_read (model.c) takes
- * ALLOC and FREE events from the reader (reader.c) in batches: decoded
- * straight into the model's array, without a call and a copy per event.
- * Not installed; only those two files include it.
+ * ALLOC and FREE events from the reader (reader.c) in batches, without a
+ * call and a copy per event, and has the reader read its chunks ahead on
+ * a second thread. Not installed; only those two files include it.
  */
 #ifndef MODEL_FEED_H
 #define MODEL_FEED_H
@@ -10,9 +10,8 @@
 #include "mstrace.h"
 
 /*
- * An ALLOC or FREE in 40 bytes rather than a record's 72: the batches
- * cross from one core to the other, and their size is what that costs.
- * The fields are those of struct mst_alloc / mst_free; an ALLOC with an
+ * An ALLOC or FREE in 40 bytes rather than a record's 72, so that a batch
+ * stays in the first-level cache while the model takes it. The fields are those of struct mst_alloc / mst_free; an ALLOC with an
  * alignment or an old address, or a thread or stack number above 32 bits,
  * is not made compact (mst__reader_events stops before it).
  */
@@ -32,5 +31,15 @@ struct mst__event {
  * or of the trace).
  */
 size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max);
+
+/*
+ * Starts a thread that reads, checks and decompresses the chunks ahead of
+ * the one being decoded, until the end of the stream, an error or
+ * mst_reader_close. Records, statuses and error messages stay exactly
+ * those of reading on one thread: an error in a chunk is given after every
+ * record before it. 0, or -1 (out of memory, no thread, a reader already
+ * in error) when reading simply goes on on the calling thread.
+ */
+int mst__reader_prefetch(struct mst_reader *r);
 
 #endif

@@ -6,8 +6,9 @@
  * Reading uses read(2) only (no seek, no mmap) so pipes work. Every length
  * taken from the stream is checked against the format's limits or what is
  * left of the chunk before anything is allocated; the reader's memory is
- * one chunk's payload and decoded bytes (at most 16 MiB each) plus tables
- * that grow with distinct stacks, modules and threads.
+ * one chunk's payload and decoded bytes (at most 16 MiB each), or five
+ * chunks' with read-ahead (mst__reader_prefetch), plus tables that grow
+ * with distinct stacks, modules and threads.
  */
 #include "mstrace.h"
 #include "codec.h"
@@ -16,15 +17,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zstd.h>
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <cpuid.h>
-#endif
 
 /* A module as kept for the whole read: one block, never moved. */
 struct module {
@@ -38,6 +37,58 @@ struct interval {
 	const struct module *mod;
 };
 
+/*
+ * Where the reading of chunks stands. The reader's own (io) is what its
+ * caller has been given; the prefetch thread keeps another that runs ahead
+ * and reaches io with each chunk taken, so figures and messages are those
+ * of reading on one thread.
+ */
+struct cpos {
+	uint64_t offset;              /* bytes consumed from the stream */
+	uint64_t chunk_no;            /* 1-based number of the current chunk */
+	uint64_t chunk_off;           /* its byte offset in the stream */
+	uint64_t chunks, skipped;     /* chunks checked; of unknown encoding */
+};
+
+/* A chunk's payload as stored, and decoded when it is compressed. */
+struct cbuf {
+	uint8_t *payload, *raw;
+	size_t payload_cap, raw_cap;
+};
+
+/* read_chunk's status where the stream ends before a chunk's first byte:
+ * an END or a truncation, which only the decoding side can tell. */
+#define CHUNK_EOF 2
+
+/*
+ * Read-ahead: a thread reads, checks and decompresses the next chunks into
+ * a small ring while the caller decodes the current one. Only raw chunk
+ * bytes cross cores (a few per event); the records are decoded where they
+ * are used. A slot's buffer stays the caller's until it takes the next.
+ */
+#define PF_SLOTS 4
+
+struct pf_slot {
+	struct cbuf buf;
+	uint8_t *rbase;
+	size_t len;
+	struct cpos pos;              /* the position after this chunk */
+	int status;                   /* MST_OK, CHUNK_EOF or an error */
+	int full;                     /* under mu: the caller's to take */
+	char err[384];                /* the error's detail */
+};
+
+struct prefetch {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int abort;
+	int cur;                      /* slot being decoded, -1 for none */
+	size_t next;                  /* slot to take next */
+	struct cpos pos;              /* the thread's own, ahead of io */
+	struct pf_slot slot[PF_SLOTS];
+};
+
 struct thread_slot {
 	uint64_t thread;              /* 0 = empty slot: indexes start at 1 */
 	char *name;
@@ -49,22 +100,16 @@ struct mst_reader {
 	int status;                   /* sticky: MST_OK until an error or END */
 	char err[384];
 
-	uint64_t offset;              /* bytes consumed from the stream */
-	uint64_t chunk_no;            /* 1-based number of the current chunk */
-	uint64_t chunk_off;           /* its byte offset in the stream */
-
-	uint8_t *payload;
-	size_t payload_cap;
-	uint8_t *raw;
-	size_t raw_cap;
-	ZSTD_DCtx *dctx;
+	struct cpos io;
+	struct cbuf buf;              /* chunks read on this thread */
+	ZSTD_DCtx *dctx;              /* the prefetch thread's once it runs */
+	struct prefetch *pf;          /* NULL: chunks read on this thread */
 	uint8_t *rbase, *rp, *rend;   /* records of the current chunk */
 
 	uint64_t d_time;              /* the chunk's delta state */
 	struct mst__addr_tab addrs;
 	uint64_t c_thread;            /* one-entry cache of addr_slot: */
 	size_t c_slot;                /* SIZE_MAX when it holds nothing */
-	int prefetchw;                /* the CPU has PREFETCHW */
 	uint64_t last_time;           /* times never decrease across chunks */
 
 	struct mst_record rec;
@@ -112,19 +157,38 @@ static int set_err(struct mst_reader *r, int status, const char *fmt, ...)
 	return status;
 }
 
+/* As set_err, into ERR: chunks may be read on another thread. */
+static int fmt_err(char *err, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fmt_err(char *err, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, sizeof(((struct mst_reader *)0)->err), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+static int chunk_corrupt(char *err, const struct cpos *pos, const char *what)
+{
+	return fmt_err(err, MST_ERR_CORRUPT, "corrupt chunk %llu at byte %llu: %s",
+		       (unsigned long long)pos->chunk_no,
+		       (unsigned long long)pos->chunk_off, what);
+}
+
 static int corrupt(struct mst_reader *r, const char *what)
 {
-	return set_err(r, MST_ERR_CORRUPT, "corrupt chunk %llu at byte %llu: %s",
-		       (unsigned long long)r->chunk_no,
-		       (unsigned long long)r->chunk_off, what);
+	r->status = chunk_corrupt(r->err, &r->io, what);
+	return r->status;
 }
 
 static int corrupt_rec(struct mst_reader *r, const uint8_t *at, const char *what)
 {
 	return set_err(r, MST_ERR_CORRUPT,
 		       "corrupt chunk %llu at byte %llu: %s (record at payload byte %zu)",
-		       (unsigned long long)r->chunk_no,
-		       (unsigned long long)r->chunk_off, what, (size_t)(at - r->rbase));
+		       (unsigned long long)r->io.chunk_no,
+		       (unsigned long long)r->io.chunk_off, what, (size_t)(at - r->rbase));
 }
 
 /* Grows *P to at least N elements of SIZE; never shrinks. */
@@ -151,8 +215,9 @@ static int nomem(struct mst_reader *r)
 	return set_err(r, MST_ERR_NOMEM, "out of memory");
 }
 
-/* Reads up to N bytes, fewer only at end of stream; -1 on error. */
-static ssize_t read_full(struct mst_reader *r, void *buf, size_t n)
+/* Reads up to N bytes, fewer only at end of stream; -1 on error (in ERR). */
+static ssize_t read_full(const struct mst_reader *r, struct cpos *pos, char *err,
+			 void *buf, size_t n)
 {
 	size_t got = 0;
 
@@ -161,7 +226,7 @@ static ssize_t read_full(struct mst_reader *r, void *buf, size_t n)
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			set_err(r, MST_ERR_IO, "cannot read '%s': %s", r->name,
+			fmt_err(err, MST_ERR_IO, "cannot read '%s': %s", r->name,
 				strerror(errno));
 			return -1;
 		}
@@ -169,7 +234,7 @@ static ssize_t read_full(struct mst_reader *r, void *buf, size_t n)
 			break;
 		got += k;
 	}
-	r->offset += got;
+	pos->offset += got;
 	return got;
 }
 
@@ -179,16 +244,23 @@ static int eof_status(struct mst_reader *r)
 		r->status = MST_END;
 		return MST_END;
 	}
-	if (r->st.chunks == 0)
+	if (r->io.chunks == 0)
 		return set_err(r, MST_ERR_TRUNCATED,
 			       "truncated: no chunk after the preamble (the recording was cut short)");
 	return set_err(r, MST_ERR_TRUNCATED,
 		       "truncated: no end-of-trace record after chunk %llu (the recording was cut short)",
-		       (unsigned long long)r->chunk_no);
+		       (unsigned long long)r->io.chunk_no);
 }
 
-/* Reads and checks the next chunk into rp..rend; skips unknown encodings. */
-static int next_chunk(struct mst_reader *r)
+/*
+ * Reads and checks the next chunk at POS into B, skipping unknown
+ * encodings: MST_OK with its records at *RBASE, CHUNK_EOF, or an error
+ * status with its detail in ERR. Touches nothing of R but what stays put
+ * while chunks are read (fd, name) and dctx, so that it can run on the
+ * prefetch thread.
+ */
+static int read_chunk(const struct mst_reader *r, struct cpos *pos, struct cbuf *b,
+		      char *err, uint8_t **rbase, size_t *len)
 {
 	for (;;) {
 		uint8_t h[MST__CHUNK_HDR_LEN];
@@ -196,71 +268,198 @@ static int next_chunk(struct mst_reader *r)
 		ssize_t n;
 		uint8_t enc;
 
-		r->chunk_off = r->offset;
-		n = read_full(r, h, sizeof(h));
+		pos->chunk_off = pos->offset;
+		n = read_full(r, pos, err, h, sizeof(h));
 		if (n < 0)
-			return r->status;
+			return MST_ERR_IO;
 		if (n == 0)
-			return eof_status(r);
-		r->chunk_no++;
+			return CHUNK_EOF;
+		pos->chunk_no++;
 		if (n < (ssize_t)sizeof(h))
-			return set_err(r, MST_ERR_TRUNCATED,
+			return fmt_err(err, MST_ERR_TRUNCATED,
 				       "truncated chunk %llu at byte %llu: stream ends after %zd of %d header bytes",
-				       (unsigned long long)r->chunk_no,
-				       (unsigned long long)r->chunk_off, n, MST__CHUNK_HDR_LEN);
+				       (unsigned long long)pos->chunk_no,
+				       (unsigned long long)pos->chunk_off, n, MST__CHUNK_HDR_LEN);
 		if (memcmp(h, MST__SYNC, 4) != 0)
-			return corrupt(r, "bad sync bytes (no chunk starts here)");
+			return chunk_corrupt(err, pos, "bad sync bytes (no chunk starts here)");
 		enc = h[4];
 		stored = mst__get_le32(h + 8);
 		raw = mst__get_le32(h + 12);
 		if (raw > MST__MAX_RAW)
-			return corrupt(r, "raw size exceeds the 16 MiB limit");
+			return chunk_corrupt(err, pos, "raw size exceeds the 16 MiB limit");
 		if (stored > MST__MAX_STORED(raw))
-			return corrupt(r, "stored size too large for the raw size");
-		if (reserve(&r->payload, &r->payload_cap, stored ? stored : 1, 1))
-			return nomem(r);
-		n = read_full(r, r->payload, stored);
+			return chunk_corrupt(err, pos, "stored size too large for the raw size");
+		if (reserve(&b->payload, &b->payload_cap, stored ? stored : 1, 1))
+			return fmt_err(err, MST_ERR_NOMEM, "out of memory");
+		n = read_full(r, pos, err, b->payload, stored);
 		if (n < 0)
-			return r->status;
+			return MST_ERR_IO;
 		if (n < stored)
-			return set_err(r, MST_ERR_TRUNCATED,
+			return fmt_err(err, MST_ERR_TRUNCATED,
 				       "truncated chunk %llu at byte %llu: stream ends after %zd of %u bytes",
-				       (unsigned long long)r->chunk_no,
-				       (unsigned long long)r->chunk_off,
+				       (unsigned long long)pos->chunk_no,
+				       (unsigned long long)pos->chunk_off,
 				       n + MST__CHUNK_HDR_LEN, stored + MST__CHUNK_HDR_LEN);
 		crc = mst_crc32c(0, h + 4, 12);
-		crc = mst_crc32c(crc, r->payload, stored);
+		crc = mst_crc32c(crc, b->payload, stored);
 		if (crc != mst__get_le32(h + 16))
-			return corrupt(r, "crc mismatch");
-		r->st.chunks++;
+			return chunk_corrupt(err, pos, "crc mismatch");
+		pos->chunks++;
 		if (enc == MST__ENC_STORED) {
 			if (stored != raw)
-				return corrupt(r, "stored chunk whose stored and raw sizes differ");
-			r->rbase = r->payload;
+				return chunk_corrupt(err, pos, "stored chunk whose stored and raw sizes differ");
+			*rbase = b->payload;
 		} else if (enc == MST__ENC_ZSTD) {
 			size_t k;
-			if (reserve(&r->raw, &r->raw_cap, raw ? raw : 1, 1))
-				return nomem(r);
-			k = ZSTD_findFrameCompressedSize(r->payload, stored);
+			if (reserve(&b->raw, &b->raw_cap, raw ? raw : 1, 1))
+				return fmt_err(err, MST_ERR_NOMEM, "out of memory");
+			k = ZSTD_findFrameCompressedSize(b->payload, stored);
 			if (ZSTD_isError(k) || k != stored)
-				return corrupt(r, "payload is not exactly one zstd frame");
-			k = ZSTD_decompressDCtx(r->dctx, r->raw, raw, r->payload, stored);
+				return chunk_corrupt(err, pos, "payload is not exactly one zstd frame");
+			k = ZSTD_decompressDCtx(r->dctx, b->raw, raw, b->payload, stored);
 			if (ZSTD_isError(k))
-				return corrupt(r, "zstd cannot decode the payload");
+				return chunk_corrupt(err, pos, "zstd cannot decode the payload");
 			if (k != raw)
-				return corrupt(r, "decoded size differs from the raw size");
-			r->rbase = r->raw;
+				return chunk_corrupt(err, pos, "decoded size differs from the raw size");
+			*rbase = b->raw;
 		} else {
-			r->st.skipped_chunks++;
+			pos->skipped++;
 			continue;
 		}
-		r->rp = r->rbase;
-		r->rend = r->rbase + raw;
-		r->d_time = 0;
-		mst__tab_clear(&r->addrs);
-		r->c_slot = SIZE_MAX;
+		*len = raw;
 		return MST_OK;
 	}
+}
+
+static void *prefetch_main(void *arg)
+{
+	const struct mst_reader *r = arg;
+	struct prefetch *p = r->pf;
+
+	for (size_t i = 0;; i = (i + 1) % PF_SLOTS) {
+		struct pf_slot *s = &p->slot[i];
+		int st;
+
+		pthread_mutex_lock(&p->mu);
+		while (s->full && !p->abort)
+			pthread_cond_wait(&p->cv, &p->mu);
+		st = p->abort;
+		pthread_mutex_unlock(&p->mu);
+		if (st)
+			return NULL;
+		st = read_chunk(r, &p->pos, &s->buf, s->err, &s->rbase, &s->len);
+		s->status = st;
+		s->pos = p->pos;
+		pthread_mutex_lock(&p->mu);
+		s->full = 1;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+		if (st != MST_OK)
+			return NULL;  /* the end, or an error: nothing after it */
+	}
+}
+
+/*
+ * The prefetch thread's next chunk, as read_chunk would have read it here;
+ * the chunk decoded until now goes back to the thread. A last status
+ * (the end or an error) stays in its slot, and is given again if asked.
+ */
+static int prefetch_take(struct mst_reader *r, uint8_t **rbase, size_t *len)
+{
+	struct prefetch *p = r->pf;
+	struct pf_slot *s = &p->slot[p->next];
+
+	pthread_mutex_lock(&p->mu);
+	if (p->cur >= 0) {
+		p->slot[p->cur].full = 0;
+		p->cur = -1;
+		pthread_cond_broadcast(&p->cv);
+	}
+	while (!s->full)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	r->io = s->pos;
+	if (s->status != MST_OK) {
+		if (s->status != CHUNK_EOF)
+			memcpy(r->err, s->err, sizeof(r->err));
+		return s->status;
+	}
+	p->cur = (int)p->next;
+	p->next = (p->next + 1) % PF_SLOTS;
+	*rbase = s->rbase;
+	*len = s->len;
+	return MST_OK;
+}
+
+int mst__reader_prefetch(struct mst_reader *r)
+{
+	struct prefetch *p;
+
+	if (r->pf || r->status != MST_OK)
+		return r->pf ? 0 : -1;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -1;
+	p->cur = -1;
+	p->pos = r->io;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	r->pf = p;
+	if (pthread_create(&p->th, NULL, prefetch_main, r) != 0) {
+		r->pf = NULL;
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Ends the prefetch thread; waits for a read(2) it is blocked in. */
+static void prefetch_stop(struct mst_reader *r)
+{
+	struct prefetch *p = r->pf;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->abort = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->th, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	for (size_t i = 0; i < PF_SLOTS; i++) {
+		free(p->slot[i].buf.payload);
+		free(p->slot[i].buf.raw);
+	}
+	free(p);
+	r->pf = NULL;
+}
+
+/* Makes the next chunk's records current: read here or by the prefetch
+ * thread, with the same results and the same errors either way. */
+static int next_chunk(struct mst_reader *r)
+{
+	uint8_t *rbase = NULL;
+	size_t len = 0;
+	int st;
+
+	if (r->pf)
+		st = prefetch_take(r, &rbase, &len);
+	else
+		st = read_chunk(r, &r->io, &r->buf, r->err, &rbase, &len);
+	if (st == CHUNK_EOF)
+		return eof_status(r);
+	if (st != MST_OK)
+		return r->status = st;
+	r->rbase = rbase;
+	r->rp = rbase;
+	r->rend = rbase + len;
+	r->d_time = 0;
+	mst__tab_clear(&r->addrs);
+	r->c_slot = SIZE_MAX;
+	return MST_OK;
 }
 
 /*
@@ -1087,34 +1286,6 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 }
 
 _Static_assert(sizeof(struct mst__event) == 40, "a compact event is five words");
-/* Events ahead whose cache lines are fetched for writing. */
-#define EV_AHEAD 32
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-/* PREFETCHW (fetch a line for writing): most x86-64 CPUs have it; the
- * others are asked by CPUID and get nothing. */
-static int have_prefetchw(void)
-{
-	unsigned a, b, c, d;
-
-	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_PRFCHW);
-}
-
-static inline void prefetch_write(const void *p)
-{
-	__asm__ volatile("prefetchw (%0)" : : "r"(p));
-}
-#else
-static int have_prefetchw(void)
-{
-	return 0;
-}
-
-static inline void prefetch_write(const void *p)
-{
-	(void)p;
-}
-#endif
 
 size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max)
 {
@@ -1124,14 +1295,6 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 		return 0;
 	while (n < max && (size_t)(r->rend - r->rp) >= FAST_ROOM) {
 		struct fast_out o;
-		/*
-		 * The batches are read on the other core, which holds their
-		 * cache lines from the last round: ask for them well before
-		 * the stores, or each store waits for its line to come back
-		 * (most of this loop's time, measured).
-		 */
-		if (r->prefetchw && n + EV_AHEAD < max)
-			prefetch_write(&ev[n + EV_AHEAD]);
 		if (!fast_event(r, &o, 1))
 			break;
 		ev[n].time = o.time;
@@ -1225,12 +1388,12 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 static int open_stream(struct mst_reader *r)
 {
 	uint8_t pre[MST__PREAMBLE_LEN];
-	ssize_t n = read_full(r, pre, sizeof(pre));
+	ssize_t n = read_full(r, &r->io, r->err, pre, sizeof(pre));
 	unsigned major, minor;
 	int st;
 
 	if (n < 0)
-		return r->status;
+		return r->status = MST_ERR_IO;
 	if (n == 0)
 		return set_err(r, MST_ERR_NOT_TRACE, "empty input");
 	if (memcmp(pre, MST__MAGIC, n < MST__MAGIC_LEN ? n : MST__MAGIC_LEN) != 0)
@@ -1280,7 +1443,6 @@ static int reader_new(struct mst_reader **out, int fd, int own, const char *name
 	r->fd = fd;
 	r->own_fd = own;
 	r->c_slot = SIZE_MAX;
-	r->prefetchw = have_prefetchw();
 	r->name = strdup(name ? name : "standard input");
 	r->dctx = ZSTD_createDCtx();
 	if (!r->name || !r->dctx)
@@ -1326,10 +1488,11 @@ void mst_reader_close(struct mst_reader *r)
 		return;
 	if (r->own_fd && r->fd >= 0)
 		close(r->fd);
+	prefetch_stop(r);
 	ZSTD_freeDCtx(r->dctx);
 	free(r->name);
-	free(r->payload);
-	free(r->raw);
+	free(r->buf.payload);
+	free(r->buf.raw);
 	free(r->argv);
 	free(r->syms);
 	free(r->header_mem);
@@ -1451,6 +1614,8 @@ const char *mst_reader_thread_name(const struct mst_reader *r, uint64_t thread)
 void mst_reader_stats(const struct mst_reader *r, struct mst_reader_stats *st)
 {
 	*st = r->st;
-	st->bytes = r->offset;
+	st->chunks = r->io.chunks;
+	st->skipped_chunks = r->io.skipped;
+	st->bytes = r->io.offset;
 	st->complete = r->ended;
 }
