@@ -457,7 +457,9 @@ ready" ]
 	# ignored signals ignored, for the program too.)
 	for sig in TERM:143 HUP:129; do
 		rm -f e.memscope out err
-		ms-record -o e.memscope "$PROGS/ends" wait > out 2> err &
+		# default dispositions, even under a runner that ignores SIGHUP
+		# (nohup): ms-record keeps ignored signals ignored
+		env --default-signal=TERM,HUP ms-record -o e.memscope "$PROGS/ends" wait > out 2> err &
 		rec=$! bg=$!
 		for i in $(seq 100); do grep -q ready out 2>/dev/null && break; sleep 0.1; done
 		grep -q ready out

@@ -17,6 +17,16 @@ setup() {
 		MEMSCOPE_PID0 MEMSCOPE_EXEC_GENERATION
 }
 
+# A test that failed half-way must not leave a paused program holding
+# bats's output open: bats would then wait for it forever.
+teardown() {
+	if [ -n "${bg:-}" ] && kill -0 "$bg" 2>/dev/null; then
+		pkill -9 -P "$bg" 2>/dev/null
+		kill -9 "$bg" 2>/dev/null
+	fi
+	true
+}
+
 # rec [VAR=value...] PROGRAM ARGS: run PROGRAM with the library preloaded,
 # the trace going to $SCRATCH/t.PID.memscope.
 rec() {
@@ -163,9 +173,12 @@ EOF
 
 @test "salvage leaves a live process's spool alone, and reports bad spools" {
 	mkdir spool
-	rec MEMSCOPE_SPOOL_DIR="$SCRATCH/spool" "$PROGS/ends" wait > out &
+	rec MEMSCOPE_SPOOL_DIR="$SCRATCH/spool" "$PROGS/ends" wait > out 3>&- &
+	bg=$!
 	for i in $(seq 100); do grep -q ready out 2>/dev/null && break; sleep 0.1; done
+	grep -q ready out
 	s=("$SCRATCH"/spool/*.spool)
+	[ -f "${s[0]}" ]
 	pid=$(sed 's/.*t\.\([0-9]*\)\.memscope\.spool$/\1/' <<<"${s[0]}")
 	run salvage "${s[0]}"
 	assert_output --regexp "^1 .*process $pid is still running"
