@@ -118,6 +118,17 @@ int msc_parse_size(const char *s, uint64_t *out)
 	return -1;
 }
 
+int msc_detail_names(const char *detail, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = strchr(detail, '\''); p; p = strchr(p + 1, '\''))
+		if (strncmp(p + 1, name, n) == 0 && p[1 + n] == '\'')
+			return 1;
+	return 0;
+}
+
 char *msc_format_bytes(uint64_t bytes, char *buf)
 {
 	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };

@@ -26,6 +26,10 @@ int msc_parse_size(const char *s, uint64_t *out);
 int msc_parse_u64(const char *s, uint64_t *out);
 int msc_parse_double(const char *s, double *out);
 
+/* Whether DETAIL (a libtrace error detail) already quotes NAME, as in
+ * "cannot open 'x': ...", so a message need not name the file twice. */
+int msc_detail_names(const char *detail, const char *name);
+
 /* "1.5 MiB" into BUF (at least 32 bytes); returns BUF. */
 char *msc_format_bytes(uint64_t bytes, char *buf);
 

@@ -49,12 +49,9 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 	s = mst_reader_open_fd(&t->r, t->fd >= 0 ? t->fd : 0, t->name);
 	if (s != MST_OK) {
 		const char *d = t->r ? mst_reader_error(t->r) : NULL;
-		char quoted[300];
 		if (!d || !*d)
 			d = mst_status_str(s);
-		/* "cannot read 'x': ..." already names the file */
-		snprintf(quoted, sizeof(quoted), "'%s'", t->name);
-		if (strstr(d, quoted))
+		if (msc_detail_names(d, t->name))
 			snprintf(err, errlen, "%s", d);
 		else
 			snprintf(err, errlen, "%s: %s", t->name, d);

@@ -197,11 +197,8 @@ static int run(const struct options *o)
 	st = mst_reader_open(&r, o->input);
 	if (st < 0) {
 		const char *d = r ? mst_reader_error(r) : mst_status_str(st);
-		char quoted[300];
 
-		/* The reader's "cannot open 'x': ..." already names the file. */
-		snprintf(quoted, sizeof(quoted), "'%s'", name);
-		if (strstr(d, quoted))
+		if (msc_detail_names(d, name))
 			msc_error("%s", d);
 		else
 			msc_error("cannot read '%s': %s", name, d);
