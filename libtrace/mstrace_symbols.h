@@ -20,6 +20,7 @@ extern "C" {
 
 struct mst_reader;
 struct mst_symbolizer;
+struct mst_module_load;
 
 struct mst_frame {
 	const char *function;         /* demangled when possible; NULL unknown */
@@ -55,6 +56,17 @@ size_t mst_symbolize(struct mst_symbolizer *s, uint64_t ip, int is_return_addr,
  * MST_ERR_NOMEM.
  */
 int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbols *syms);
+
+/*
+ * Optional: starts opening ML's ELF and debug information on a background
+ * thread, so that mst_symbolize finds it ready. Call it for MODULE_LOAD
+ * records as they are read (ML's contents are copied): the slow part of
+ * symbolizing then overlaps the reading. Results and warnings are exactly
+ * those without it; a module never asked about is dropped silently. Does
+ * nothing with MST_SYM_NO_LOOKUP, on one CPU or with MEMSCOPE_THREADS=1.
+ * Returns 0 or MST_ERR_NOMEM.
+ */
+int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_load *ml);
 
 /* Warnings met so far (build-id mismatch, missing file), one a line, or "". */
 const char *mst_symbolizer_warnings(const struct mst_symbolizer *s);

@@ -9,6 +9,16 @@
  * (/usr/lib/debug/.build-id/). C++ names are demangled by libstdc++'s
  * __cxa_demangle, looked up at run time with dlopen so that the tools take
  * no link dependency on libstdc++; without it names stay mangled.
+ *
+ * Opening a module's debug information is the slow part (a distribution's
+ * debug files are compressed: libc's takes tens of ms to inflate), and names
+ * are only needed once the trace has been read. mst_symbolizer_prepare lets
+ * a caller hand over modules as their MODULE_LOAD records go by; one
+ * background thread opens them while the trace is decoded, each into its own
+ * Dwfl that no other thread touches until mst_symbolize adopts it. A module
+ * the output never names is never adopted, so its warnings (missing file,
+ * build-id mismatch) are kept with it and given only when it is used: the
+ * names and warnings are exactly those of opening modules on demand.
  */
 #include "array.h"
 #include "mstrace.h"
@@ -20,6 +30,7 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +57,25 @@ struct sym_table {
 	size_t n, cap;
 	int sorted;
 };
+
+/* A module handed to mst_symbolizer_prepare, opened in the background. */
+enum { JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_TAKEN };
+
+struct sym_job {
+	uint64_t id, base;
+	char *path;
+	uint8_t *build_id;
+	size_t build_id_len;
+	int status;                   /* JOB_*, under the symbolizer's lock */
+	struct sym_module sm;         /* the result: dwfl, mod, state */
+	char *warn;                   /* "what" of the warning to give, or NULL */
+};
+
+/* Modules prepared at most: a program that loads hundreds of shared
+ * objects names few of them in its top sites, and each one opened for
+ * nothing costs CPU time and memory. The first ones are the program and
+ * the libraries it starts with, where allocations mostly come from. */
+#define MAX_PREPARED 24
 
 struct cache_entry {
 	uint32_t first, n;            /* frames in the pool */
@@ -81,6 +111,15 @@ struct mst_symbolizer {
 
 	char *warnings;
 	size_t warn_len;
+
+	/* background opening (mst_symbolizer_prepare) */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	int thread_started, stopping, no_thread;
+	struct sym_job *jobs;
+	size_t njobs, jobs_cap;
+	size_t next_job;              /* first job the thread has not looked at */
 };
 
 
@@ -162,6 +201,8 @@ int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
 	s->cb.section_address = dwfl_offline_section_address;
 	s->cb.debuginfo_path = &s->debuginfo_path;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
 	*out = s;
 	return MST_OK;
 }
@@ -171,6 +212,24 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 	size_t i;
 	if (!s)
 		return;
+	if (s->thread_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = 1;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->thread, NULL);
+	}
+	for (i = 0; i < s->njobs; i++) {
+		/* opened and never used */
+		if (s->jobs[i].status == JOB_DONE && s->jobs[i].sm.dwfl)
+			dwfl_end(s->jobs[i].sm.dwfl);
+		free(s->jobs[i].path);
+		free(s->jobs[i].build_id);
+		free(s->jobs[i].warn);
+	}
+	free(s->jobs);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
 	for (i = 0; i < s->nmods; i++)
 		if (s->mods[i].dwfl)
 			dwfl_end(s->mods[i].dwfl);
@@ -263,49 +322,246 @@ static const struct sym_entry *table_lookup(struct mst_symbolizer *s, uint64_t m
 	return NULL;
 }
 
-/* Opens the module's ELF at the recorded bias and checks its build-id. */
-static void module_open(struct mst_symbolizer *s, struct sym_module *sm,
-			const struct mst_module_load *ml)
+/*
+ * Opens the module's ELF at the recorded bias into SM and checks its
+ * build-id. Touches nothing shared but CB (read only), so that the
+ * background thread can run it: a warning goes to WHY ("" when none).
+ */
+static void open_elf(const Dwfl_Callbacks *cb, struct sym_module *sm, const char *path,
+		     uint64_t base, const uint8_t *build_id, size_t build_id_len,
+		     char *why, size_t whylen)
 {
 	const unsigned char *bits;
 	GElf_Addr vaddr;
 	int n, fd;
 
+	why[0] = 0;
 	sm->state = -1;
-	if (!ml->path || !ml->path[0] || ml->path[0] == '[')
+	if (!path || !path[0] || path[0] == '[')
 		return;               /* [vdso] and friends: no file */
-	fd = open(ml->path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		char why[300];
-		snprintf(why, sizeof(why), "cannot open: %s", strerror(errno));
-		warn(s, ml->path, why);
+		snprintf(why, whylen, "cannot open: %s", strerror(errno));
 		return;
 	}
-	sm->dwfl = dwfl_begin(&s->cb);
+	sm->dwfl = dwfl_begin(cb);
 	if (!sm->dwfl) {
 		close(fd);
 		return;
 	}
 	dwfl_report_begin(sm->dwfl);
 	/* dwfl takes FD over */
-	sm->mod = dwfl_report_elf(sm->dwfl, ml->path, ml->path, fd, ml->base, false);
+	sm->mod = dwfl_report_elf(sm->dwfl, path, path, fd, base, false);
 	dwfl_report_end(sm->dwfl, NULL, NULL);
 	if (!sm->mod) {
-		char why[300];
 		close(fd);            /* consumed only on success */
-		snprintf(why, sizeof(why), "cannot read ELF: %s", dwfl_errmsg(-1));
-		warn(s, ml->path, why);
+		snprintf(why, whylen, "cannot read ELF: %s", dwfl_errmsg(-1));
 		return;
 	}
-	if (ml->build_id_len) {
+	if (build_id_len) {
 		n = dwfl_module_build_id(sm->mod, &bits, &vaddr);
-		if (n != (int)ml->build_id_len || memcmp(bits, ml->build_id, ml->build_id_len)) {
-			warn(s, ml->path, "build-id differs from the recording");
+		if (n != (int)build_id_len || memcmp(bits, build_id, build_id_len)) {
+			snprintf(why, whylen, "build-id differs from the recording");
 			sm->mod = NULL;
 			return;
 		}
 	}
 	sm->state = 1;
+}
+
+static void module_open(struct mst_symbolizer *s, struct sym_module *sm,
+			const struct mst_module_load *ml)
+{
+	char why[300];
+	open_elf(&s->cb, sm, ml->path, ml->base, ml->build_id, ml->build_id_len,
+		 why, sizeof(why));
+	if (why[0])
+		warn(s, ml->path, why);
+}
+
+/* ---- background opening ---- */
+
+/*
+ * Whether reading MOD's debug information is worth starting ahead: it is
+ * in the file itself or in /usr/lib/debug/.build-id/. Otherwise libdwfl's
+ * search ends by loading the debuginfod client (with libcurl and its TLS
+ * stack, megabytes mapped), which a module that the output never names
+ * must not cost; such a module is left to mst_symbolize.
+ */
+static int has_debuginfo(Dwfl_Module *mod, const uint8_t *bid, size_t bidlen)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, i;
+	char path[300];
+	int n;
+
+	if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+		while ((scn = elf_nextscn(elf, scn)) != NULL) {
+			GElf_Shdr sh;
+			const char *name;
+			if (!gelf_getshdr(scn, &sh))
+				continue;
+			name = elf_strptr(elf, shstrndx, sh.sh_name);
+			if (name && (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
+				return 1;
+		}
+	}
+	if (bidlen < 2)
+		return 0;
+	n = snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", bid[0]);
+	for (i = 1; i < bidlen && n + 3 < (int)sizeof(path); i++)
+		n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x", bid[i]);
+	snprintf(path + n, sizeof(path) - (size_t)n, ".debug");
+	return access(path, R_OK) == 0;
+}
+
+/* The thread: opens each queued module and reads its debug information
+ * (dwfl_module_getdwarf inflates and indexes it), in the order given. */
+static void *prepare_main(void *arg)
+{
+	struct mst_symbolizer *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct sym_module sm;
+		char *path, why[300];
+		uint8_t *bid;
+		size_t j, bidlen;
+		uint64_t base;
+		Dwarf_Addr bias;
+
+		while (!s->stopping && s->next_job == s->njobs)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->stopping)
+			break;
+		j = s->next_job++;
+		if (s->jobs[j].status != JOB_QUEUED)
+			continue;     /* the caller took it over */
+		s->jobs[j].status = JOB_RUNNING;
+		/* jobs[] may move while unlocked: work on copies */
+		path = s->jobs[j].path;
+		bid = s->jobs[j].build_id;
+		bidlen = s->jobs[j].build_id_len;
+		base = s->jobs[j].base;
+		pthread_mutex_unlock(&s->lock);
+
+		memset(&sm, 0, sizeof(sm));
+		open_elf(&s->cb, &sm, path, base, bid, bidlen, why, sizeof(why));
+		if (sm.state == 1 && !(s->flags & MST_SYM_NO_DEBUGINFO) &&
+		    has_debuginfo(sm.mod, bid, bidlen))
+			dwfl_module_getdwarf(sm.mod, &bias);
+
+		pthread_mutex_lock(&s->lock);
+		s->jobs[j].sm = sm;
+		s->jobs[j].warn = why[0] ? strdup(why) : NULL;
+		s->jobs[j].status = JOB_DONE;
+		pthread_cond_broadcast(&s->cond);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_load *ml)
+{
+	struct sym_job *j;
+	const char *env;
+	int rc = MST_OK;
+
+	if (s->no_thread || (s->flags & MST_SYM_NO_LOOKUP) || !ml->path || !ml->path[0] ||
+	    ml->path[0] == '[' || s->njobs >= MAX_PREPARED ||
+	    mt_map_get(&s->mod_map, ml->module) != UINT32_MAX)
+		return MST_OK;
+	if (!s->thread_started) {
+		/* One CPU or MEMSCOPE_THREADS=1: modules open on demand. */
+		env = getenv("MEMSCOPE_THREADS");
+		if ((env && !strcmp(env, "1")) || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+			s->no_thread = 1;
+			return MST_OK;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (mst__grow(&s->jobs, &s->jobs_cap, s->njobs + 1, sizeof(*s->jobs)) < 0) {
+		rc = MST_ERR_NOMEM;
+		goto out;
+	}
+	j = &s->jobs[s->njobs];
+	memset(j, 0, sizeof(*j));
+	j->id = ml->module;
+	j->base = ml->base;
+	j->path = strdup(ml->path);
+	j->build_id_len = ml->build_id_len;
+	j->build_id = ml->build_id_len ? malloc(ml->build_id_len) : NULL;
+	if (!j->path || (ml->build_id_len && !j->build_id)) {
+		free(j->path);
+		free(j->build_id);
+		rc = MST_ERR_NOMEM;
+		goto out;
+	}
+	if (ml->build_id_len)
+		memcpy(j->build_id, ml->build_id, ml->build_id_len);
+	j->status = JOB_QUEUED;
+	s->njobs++;
+	if (!s->thread_started) {
+		if (pthread_create(&s->thread, NULL, prepare_main, s) != 0) {
+			/* no thread: nothing is lost, modules open on demand */
+			s->no_thread = 1;
+			j->status = JOB_TAKEN;
+			goto out;
+		}
+		s->thread_started = 1;
+	}
+	pthread_cond_signal(&s->cond);
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Opens ML into SM, or adopts what the background thread opened for it
+ * (waiting for it to finish when it is at it). */
+static void module_open_or_adopt(struct mst_symbolizer *s, struct sym_module *sm,
+				 const struct mst_module_load *ml)
+{
+	struct sym_job *j = NULL;
+	char *why = NULL;
+	size_t i;
+
+	if (s->njobs) {
+		pthread_mutex_lock(&s->lock);
+		for (i = 0; i < s->njobs; i++) {
+			struct sym_job *x = &s->jobs[i];
+			if (x->id == ml->module && x->status != JOB_TAKEN && x->base == ml->base &&
+			    ml->path && !strcmp(x->path, ml->path) &&
+			    x->build_id_len == ml->build_id_len &&
+			    (!x->build_id_len || !memcmp(x->build_id, ml->build_id, x->build_id_len))) {
+				j = x;
+				break;
+			}
+		}
+		if (j) {
+			while (j->status == JOB_RUNNING)
+				pthread_cond_wait(&s->cond, &s->lock);
+			if (j->status == JOB_DONE) {
+				sm->dwfl = j->sm.dwfl;
+				sm->mod = j->sm.mod;
+				sm->state = j->sm.state;
+				why = j->warn;
+				j->warn = NULL;
+			}
+			/* QUEUED: quicker to open it here than to wait */
+			i = j->status == JOB_DONE;
+			j->status = JOB_TAKEN;
+			j = i ? j : NULL;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (!j) {
+		module_open(s, sm, ml);
+		return;
+	}
+	if (why)
+		warn(s, ml->path, why);
+	free(why);
 }
 
 static struct sym_module *module_for(struct mst_symbolizer *s,
@@ -325,7 +581,7 @@ static struct sym_module *module_for(struct mst_symbolizer *s,
 	}
 	sm = &s->mods[i];
 	if (!sm->state)
-		module_open(s, sm, ml);
+		module_open_or_adopt(s, sm, ml);
 	return sm;
 }
 

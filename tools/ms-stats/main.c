@@ -222,6 +222,11 @@ static int run(struct options *o)
 	cJSON *json = NULL;
 	FILE *out = NULL;
 
+	/* Frames are named by the sections with stacks, the text report,
+	 * --diff and several traces (sites matched by name). */
+	if (want_report && (o->text || o->diff_base || n > 1 ||
+			    (ro.sections & (SEC_PEAK | SEC_LEAKS | SEC_SITES))))
+		symflags |= LOAD_NAMES;
 	ex = parse_checks(o, &crc);
 	if (crc >= 0) {
 		rc = crc;

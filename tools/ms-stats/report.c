@@ -18,12 +18,15 @@
 #define MAX_INLINE 16
 
 /* Records other than ALLOC, FREE and STACK, in order: embedded symbol
- * tables go to the symbolizer. */
+ * tables go to the symbolizer; modules start loading their debug
+ * information in the background when the report will name frames. */
 static int other_record(void *ctx, const struct mst_record *rec)
 {
 	struct trace *t = ctx;
 	if (rec->type == MST_REC_SYMBOLS)
 		return mst_symbolizer_add_symbols(t->sym, &rec->u.symbols);
+	if (rec->type == MST_REC_MODULE_LOAD && t->prepare)
+		return mst_symbolizer_prepare(t->sym, &rec->u.module_load);
 	return MST_OK;
 }
 
@@ -62,7 +65,8 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 		snprintf(err, errlen, "%s: %s", t->name, mst_status_str(s));
 		return -1;
 	}
-	s = mst_symbolizer_new(&t->sym, t->r, sym_flags);
+	t->prepare = !!(sym_flags & LOAD_NAMES);
+	s = mst_symbolizer_new(&t->sym, t->r, sym_flags & ~LOAD_NAMES);
 	if (s != MST_OK) {
 		snprintf(err, errlen, "%s: %s", t->name, mst_status_str(s));
 		return -1;

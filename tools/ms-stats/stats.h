@@ -23,7 +23,12 @@ struct trace {
 	int read_status;              /* the last mst_reader_next status */
 	uint64_t bytes_read;
 	int fd;                       /* our descriptor, -1 for stdin */
+	int prepare;                  /* LOAD_NAMES was given */
 };
+
+/* trace_load flag beside the MST_SYM_* ones: the report will name frames,
+ * so symbols may start loading while the trace is read. */
+#define LOAD_NAMES 0x100u
 
 /* Opens and streams PATH through the model. Returns 0, or -1 after setting
  * ERR to a message (without the program name) for a trace that cannot be
