@@ -55,11 +55,24 @@ struct tstate {
 	uint32_t thread;            /* thread index, 0 = not attached */
 	uint64_t prng;
 	uint32_t parent;            /* creating thread's index */
-	uintptr_t stack_hi;
+	uintptr_t stack_lo, stack_hi;  /* the thread's stack, for walks */
 	int capturing;              /* inside stack_capture (signal nesting) */
 	int unw_warm;               /* libunwind used once on this thread */
 	struct tcache *cache;       /* mmap'd: TLS stays small for dlopen */
 };
+
+/* Unwinding rule of one return address (unwind.c). */
+struct cfi_rule {
+	uint64_t ip;                /* the key; 0: empty */
+	int32_t cfa_off;            /* CFA = (rbp or rsp) + cfa_off */
+	int32_t ra_off;             /* return address at CFA + ra_off */
+	int32_t rbp_off;            /* rbp_how 1: saved at CFA + rbp_off */
+	uint8_t cfa_rbp;            /* CFA from rbp, not rsp */
+	uint8_t rbp_how;            /* 0 kept, 1 saved, 2 lost */
+	uint8_t end;                /* outermost frame (return address undefined) */
+	uint8_t bad;                /* not modelled: libunwind walks this stack */
+};
+#define CFI_CACHE 2048
 
 /* Per-thread stack cache, kept out of TLS. */
 #define DCACHE 1024
@@ -75,6 +88,9 @@ struct tcache {
 	/* frame buffers of stack_capture, off the (maybe small) stack */
 	void *scratch_buf[MAX_DEPTH + 16];
 	uint64_t scratch_ips[MAX_DEPTH];
+	uint64_t check_ips[MAX_DEPTH];
+	/* direct-mapped return address -> unwinding rule */
+	struct cfi_rule cfi[CFI_CACHE];
 };
 extern TLS struct tstate tls;
 
@@ -168,6 +184,10 @@ uint32_t stack_one(struct tstate *t, uintptr_t ip);
 void stack_thread_bounds(struct tstate *t);
 void stack_warm(struct tstate *t);
 void stack_reset_thread(struct tstate *t);
+
+/* unwind.c */
+int cfi_backtrace(struct tstate *t, struct tcache *c, void **frame,
+		  uint64_t *ips, int max, uintptr_t self_lo, uintptr_t self_hi);
 
 /* writer.c */
 int writer_start(void);

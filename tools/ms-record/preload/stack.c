@@ -20,6 +20,8 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -27,6 +29,11 @@
 #include "mstrace.h"
 
 static int (*unw_backtrace_fn)(void **, int);
+/* unwind.c's walker in use (MEMSCOPE_DWARF_CFI=0: libunwind only), and
+ * MEMSCOPE_DWARF_CHECK=1: every stack also by libunwind, compared */
+static int use_cfi = 1, check_cfi;
+/* stacks walked by unwind.c, left to libunwind, compared, found different */
+static unsigned long n_cfi, n_fallback, n_checked, n_differ;
 static uintptr_t self_lo, self_hi;
 static struct spool_stack *nodes;
 static uint32_t *table;
@@ -84,8 +91,21 @@ void stack_attach_spool(void)
 	node_cap = spool->stack_capacity;
 }
 
+static void __attribute__((destructor)) stack_report(void)
+{
+	if (cfg.unwind == MST_UNWIND_DWARF && (cfg.debug || check_cfi))
+		log_error("dwarf stacks: %lu by CFI, %lu by libunwind, %lu checked, %lu differed",
+			  n_cfi, n_fallback, n_checked, n_differ);
+}
+
 int stack_init(void)
 {
+	const char *s;
+
+	if ((s = getenv("MEMSCOPE_DWARF_CFI")) && !strcmp(s, "0"))
+		use_cfi = 0;
+	if ((s = getenv("MEMSCOPE_DWARF_CHECK")) && !strcmp(s, "1"))
+		check_cfi = 1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)stack_init);
 	dl_iterate_phdr(find_ldso, NULL);
 	if (cfg.unwind == MST_UNWIND_DWARF) {
@@ -123,8 +143,10 @@ void stack_thread_bounds(struct tstate *t)
 	/* pthread_getattr_np allocates (and reads /proc for the main thread):
 	 * the caller holds the guard. */
 	if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-		if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+		if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+			t->stack_lo = (uintptr_t)addr;
 			t->stack_hi = (uintptr_t)addr + size;
+		}
 		pthread_attr_destroy(&attr);
 	}
 }
@@ -283,6 +305,51 @@ static __attribute__((noinline)) uint32_t capture_nested(struct tstate *t, void 
 	return node;
 }
 
+/* The program's frames by libunwind: its walk, less this library's
+ * frames (the hook's, and main_wrapper's or thread_start's outside). */
+static __attribute__((noinline)) int libunwind_ips(struct tcache *c, uint64_t *ips, int max)
+{
+	void **buf = c->scratch_buf;
+	int n, i, k = 0;
+
+	/* not under the guard: a signal handler that allocates in the
+	 * middle is recorded (capture_nested) */
+	n = unw_backtrace_fn(buf, max + 8);
+	for (i = 0; i < n && k < max; i++)
+		if ((uintptr_t)buf[i] < self_lo || (uintptr_t)buf[i] >= self_hi)
+			ips[k++] = (uintptr_t)buf[i];
+	return k;
+}
+
+/* Counts for MEMSCOPE_LOG=debug; with MEMSCOPE_DWARF_CHECK=1, a CFI walk
+ * must equal libunwind's. */
+static __attribute__((noinline)) void count_stack(struct tcache *c, const uint64_t *ips,
+						  int n, int max, int by_cfi)
+{
+	int m, i;
+
+	__atomic_add_fetch(by_cfi ? &n_cfi : &n_fallback, 1, __ATOMIC_RELAXED);
+	if (!by_cfi || !check_cfi)
+		return;
+	m = libunwind_ips(c, c->check_ips, max);
+	__atomic_add_fetch(&n_checked, 1, __ATOMIC_RELAXED);
+	if (m == n && !memcmp(ips, c->check_ips, (size_t)n * sizeof(*ips)))
+		return;
+	if (__atomic_fetch_add(&n_differ, 1, __ATOMIC_RELAXED) < 10) {
+		char buf[640];
+		int len = 0;
+
+		for (i = 0; i < n && i < 12 && len < 300; i++)
+			len += snprintf(buf + len, sizeof(buf) - len, " %#lx",
+					(unsigned long)ips[i]);
+		len += snprintf(buf + len, sizeof(buf) - len, " | libunwind:");
+		for (i = 0; i < m && i < 12 && len < 600; i++)
+			len += snprintf(buf + len, sizeof(buf) - len, " %#lx",
+					(unsigned long)c->check_ips[i]);
+		log_error("dwarf stacks differ (%d vs %d frames):%s", n, m, buf);
+	}
+}
+
 /*
  * Interns the calling program's stack; FRAME is the hook's frame address
  * (its saved frame pointer and return address start the fp walk). The
@@ -292,7 +359,7 @@ uint32_t stack_capture(struct tstate *t, void **frame)
 {
 	struct tcache *c;
 	uint64_t *ips;
-	int n = 0, i, skip = 0, max = cfg.depth;
+	int n = 0, i, max = cfg.depth;
 	uint32_t node = 0, start = 0;
 
 	if (t->capturing || !(c = cache_of(t)))
@@ -304,16 +371,15 @@ uint32_t stack_capture(struct tstate *t, void **frame)
 	t->capturing = 1;
 	ips = c->scratch_ips;
 	if (cfg.unwind == MST_UNWIND_DWARF && unw_backtrace_fn) {
-		void **buf = c->scratch_buf;
+		int by_cfi = 1;
 
-		/* not under the guard: a signal handler that allocates in
-		 * the middle is recorded (capture_nested) */
-		n = unw_backtrace_fn(buf, max + 8);
-		/* our frames: the hook's, and main_wrapper's under main */
-		for (i = 0; i < n && skip < max; i++)
-			if ((uintptr_t)buf[i] < self_lo || (uintptr_t)buf[i] >= self_hi)
-				ips[skip++] = (uintptr_t)buf[i];
-		n = skip;
+		n = use_cfi ? cfi_backtrace(t, c, frame, ips, max, self_lo, self_hi) : -1;
+		if (n < 0) {
+			n = libunwind_ips(c, ips, max);
+			by_cfi = 0;
+		}
+		if (unlikely(check_cfi | cfg.debug))
+			count_stack(c, ips, n, max, by_cfi);
 	} else {
 		n = walk_fp(t, frame, ips, max);
 	}
