@@ -253,6 +253,7 @@ int thread_attach(struct tstate *t)
 	r->drop_events = r->drop_bytes = 0;
 	t->thread = r->thread;
 	t->ring = r;
+	t->slow = cfg.sample_ppm < 1000000 ? SLOW_SAMPLE : 0;
 	__atomic_store_n(&r->state, RING_LIVE, __ATOMIC_RELEASE);
 	if (!t->prng)
 		t->prng = (0x9E3779B97F4A7C15ull * (t->thread + 1)) ^ rdtsc_raw() ^ 1;
@@ -378,42 +379,10 @@ struct spool_ev *ev_reserve(struct tstate *t, uint32_t nslots)
 	}
 }
 
-/* The common case of ev_reserve, inlined into the hooks: room in the
- * ring, no wrap. Anything else takes the full path. */
-static inline __attribute__((always_inline)) struct spool_ev *
-reserve_fast(struct tstate *t, uint32_t nslots)
-{
-	uint64_t pos = t->wpos;
-
-	if (likely(t->ring != NULL) && likely(t->depth == 1) &&
-	    likely(pos + nslots + NESTED_MARGIN - t->tail_seen <= (uint64_t)t->mask + 1) &&
-	    likely((pos & t->mask) + nslots <= (uint64_t)t->mask + 1)) {
-		pos = xadd_local(&t->wpos, nslots);
-		if (likely(pos + nslots - t->tail_seen <= (uint64_t)t->mask + 1 &&
-			   (pos & t->mask) + nslots <= (uint64_t)t->mask + 1))
-			return &t->slots[pos & t->mask];
-		/* a signal handler moved wpos in between: our slots are
-		 * reserved, finish the job the slow way */
-		if ((pos & t->mask) + nslots > (uint64_t)t->mask + 1) {
-			struct spool_ev *ev = &t->slots[pos & t->mask];
-
-			ev->type = EV_PAD;
-			ev->nslots = (uint16_t)nslots;
-			return ev_reserve(t, nslots);
-		}
-		ring_wait(t, pos + nslots, 0);
-		return &t->slots[pos & t->mask];
-	}
-	return ev_reserve(t, nslots);
-}
-
-void ev_commit(struct tstate *t)
+static inline __attribute__((always_inline)) void publish_head(struct tstate *t)
 {
 	uint64_t h;
 
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (--t->depth > 0 || !t->ring)
-		return;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	h = *(volatile uint64_t *)&t->wpos;
 	__atomic_store_n(&t->ring->head, h, __ATOMIC_RELEASE);
@@ -424,10 +393,54 @@ void ev_commit(struct tstate *t)
 		__atomic_store_n(&t->ring->head, t->wpos, __ATOMIC_RELEASE);
 }
 
+static inline __attribute__((always_inline)) void commit(struct tstate *t)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (--t->depth > 0 || unlikely(!t->ring))
+		return;
+	publish_head(t);
+}
+
+/* commit() of the hot path: outermost (depth 1), attached. */
+static inline __attribute__((always_inline)) void commit1(struct tstate *t)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->depth = 0;
+	publish_head(t);
+}
+
+/* One slot, outermost, attached: no straddling the end, and the margin
+ * for signal handlers kept. */
+static inline __attribute__((always_inline)) struct spool_ev *reserve1(struct tstate *t)
+{
+	uint64_t cap = (uint64_t)t->mask + 1;
+	uint64_t pos = t->wpos;
+
+	if (likely(pos + 1 + NESTED_MARGIN - t->tail_seen <= cap)) {
+		pos = xadd_local(&t->wpos, 1);
+		/* a signal handler may have taken slots in between */
+		if (likely(pos + 1 - t->tail_seen <= cap))
+			return &t->slots[pos & t->mask];
+		ring_wait(t, pos + 1, 0);
+		return &t->slots[pos & t->mask];
+	}
+	return ev_reserve(t, 1);
+}
+
+void ev_commit(struct tstate *t)
+{
+	commit(t);
+}
+
 static void flush_drops(struct tstate *t)
 {
-	struct spool_ev *ev = ev_reserve(t, 1);
+	struct spool_ev *ev;
 
+	if (!t->ring->drop_events) {
+		t->slow &= ~SLOW_DROPS;
+		return;
+	}
+	ev = ev_reserve(t, 1);
 	if (!ev)
 		return;
 	ev->type = EV_DROPPED;
@@ -437,6 +450,16 @@ static void flush_drops(struct tstate *t)
 	ev->addr = t->ring->drop_events;
 	ev->size = t->ring->drop_bytes;
 	t->ring->drop_events = t->ring->drop_bytes = 0;
+	t->slow &= ~SLOW_DROPS;
+}
+
+static void note_drop(struct tstate *t, uint64_t size)
+{
+	if (t->ring) {
+		t->ring->drop_events++;
+		t->ring->drop_bytes += size;
+		t->slow |= SLOW_DROPS;
+	}
 }
 
 /* Generic event with a payload of LEN bytes after the first slot. */
@@ -478,10 +501,15 @@ static inline int sample_keep(struct tstate *t)
 	return ((x * 0x2545F4914F6CDD1Dull) >> 11) < cfg.sample_threshold;
 }
 
-void record_alloc(struct tstate *t, int func, void *p, size_t size,
-		  size_t align, void *old, void **frame)
+/*
+ * The hot path (an attached thread, nothing to report first, no sampling,
+ * not nested in a signal handler's publishing) is inlined in the two
+ * functions below; everything else goes through the full one.
+ */
+static __attribute__((noinline)) void alloc_full(struct tstate *t, int func, void *p,
+						 size_t size, size_t align, void *old,
+						 void **frame, uint64_t ts)
 {
-	uint64_t ts = now_after();
 	uint32_t stack, n;
 	struct spool_ev *ev;
 
@@ -491,15 +519,15 @@ void record_alloc(struct tstate *t, int func, void *p, size_t size,
 	}
 	if (unlikely(!t->thread) && thread_attach(t))
 		return;
-	if (unlikely(cfg.sample_ppm < 1000000) && !sample_keep(t))
+	if (unlikely(t->slow & SLOW_SAMPLE) && !sample_keep(t))
 		return;
 	stack = cfg.unwind ? stack_capture(t, frame) : 0;
 	n = (align || func == MST_ALLOC_REALLOC ||
 	     func == MST_ALLOC_REALLOCARRAY) ? 2 : 1;
 	t->depth++;
-	if (unlikely(t->ring && t->ring->drop_events))
+	if (unlikely(t->slow & SLOW_DROPS) && t->ring)
 		flush_drops(t);
-	ev = reserve_fast(t, n);
+	ev = ev_reserve(t, n);
 	if (likely(ev != NULL)) {
 		ev->type = EV_ALLOC;
 		ev->func = (uint8_t)func;
@@ -514,14 +542,44 @@ void record_alloc(struct tstate *t, int func, void *p, size_t size,
 			x[0] = (uintptr_t)old;
 			x[1] = align;
 		}
-	} else if (t->ring) {
-		t->ring->drop_events++;
-		t->ring->drop_bytes += size;
+	} else {
+		note_drop(t, size);
 	}
-	ev_commit(t);
+	commit(t);
 }
 
-void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
+void record_alloc(struct tstate *t, int func, void *p, size_t size,
+		  size_t align, void *old, void **frame)
+{
+	uint64_t ts = now_after();
+	uint32_t stack;
+	struct spool_ev *ev;
+
+	if (unlikely(!recording) || unlikely(!t->ring) || unlikely(t->slow) ||
+	    unlikely(t->depth) || align || old || func == MST_ALLOC_REALLOC ||
+	    func == MST_ALLOC_REALLOCARRAY) {
+		alloc_full(t, func, p, size, align, old, frame, ts);
+		return;
+	}
+	stack = cfg.unwind ? stack_capture(t, frame) : 0;
+	t->depth = 1;
+	ev = reserve1(t);
+	if (likely(ev != NULL)) {
+		ev->type = EV_ALLOC;
+		ev->func = (uint8_t)func;
+		ev->nslots = 1;
+		ev->stack = stack;
+		ev->time = ts;
+		ev->addr = (uintptr_t)p;
+		ev->size = size;
+	} else {
+		note_drop(t, size);
+	}
+	commit1(t);
+}
+
+static __attribute__((noinline)) void free_full(struct tstate *t, int func, void *p,
+						uint64_t ts, void *caller)
 {
 	uint32_t stack;
 	struct spool_ev *ev;
@@ -534,9 +592,9 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 		return;
 	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
 	t->depth++;
-	if (unlikely(t->ring && t->ring->drop_events))
+	if (unlikely(t->slow & SLOW_DROPS) && t->ring)
 		flush_drops(t);
-	ev = reserve_fast(t, 1);
+	ev = ev_reserve(t, 1);
 	if (likely(ev != NULL)) {
 		ev->type = EV_FREE;
 		ev->func = (uint8_t)func;
@@ -545,8 +603,36 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 		ev->time = ts;
 		ev->addr = (uintptr_t)p;
 		ev->size = 0;
-	} else if (t->ring) {
-		t->ring->drop_events++;
+	} else {
+		note_drop(t, 0);
 	}
-	ev_commit(t);
+	commit(t);
+}
+
+/* Frees are not sampled: each one is recorded. */
+void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
+{
+	uint32_t stack;
+	struct spool_ev *ev;
+
+	if (unlikely(!recording) || unlikely(!t->ring) ||
+	    unlikely(t->slow & SLOW_DROPS) || unlikely(t->depth)) {
+		free_full(t, func, p, ts, caller);
+		return;
+	}
+	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
+	t->depth = 1;
+	ev = reserve1(t);
+	if (likely(ev != NULL)) {
+		ev->type = EV_FREE;
+		ev->func = (uint8_t)func;
+		ev->nslots = 1;
+		ev->stack = stack;
+		ev->time = ts;
+		ev->addr = (uintptr_t)p;
+		ev->size = 0;
+	} else {
+		note_drop(t, 0);
+	}
+	commit1(t);
 }

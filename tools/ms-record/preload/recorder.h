@@ -47,6 +47,7 @@ struct tstate {
 	int dead;                   /* thread exit handled: record no more */
 	int must_wait;              /* drop mode, but this record waits for room */
 	int exits;                  /* key destructor rounds seen */
+	int slow;                   /* SLOW_*: events take the full path */
 	struct spool_ring *ring;
 	struct spool_ev *slots;
 	uint64_t wpos;              /* next slot to reserve (>= ring->head) */
@@ -61,18 +62,23 @@ struct tstate {
 	struct tcache *cache;       /* mmap'd: TLS stays small for dlopen */
 };
 
-/* Unwinding rule of one return address (unwind.c). */
+/* Unwinding rule of one return address (unwind.c): 16 bytes. */
 struct cfi_rule {
 	uint64_t ip;                /* the key; 0: empty */
 	int32_t cfa_off;            /* CFA = (rbp or rsp) + cfa_off */
-	int32_t ra_off;             /* return address at CFA + ra_off */
-	int32_t rbp_off;            /* rbp_how 1: saved at CFA + rbp_off */
+	int16_t rbp_off;            /* CFI_RBP_SAVED: rbp saved at CFA + rbp_off */
 	uint8_t cfa_rbp;            /* CFA from rbp, not rsp */
-	uint8_t rbp_how;            /* 0 kept, 1 saved, 2 lost */
-	uint8_t end;                /* outermost frame (return address undefined) */
-	uint8_t bad;                /* not modelled: libunwind walks this stack */
+	uint8_t flags;              /* CFI_* below; return address at CFA - 8 */
 };
+#define CFI_RBP_SAVED 1             /* else rbp is kept... */
+#define CFI_RBP_LOST 2              /* ...or not known in the caller */
+#define CFI_END 4                   /* outermost frame: no return address */
+#define CFI_BAD 8                   /* not modelled: libunwind walks the stack */
 #define CFI_CACHE 2048
+
+/* tstate.slow: why an attached thread's events take the full path */
+#define SLOW_SAMPLE 1               /* sampling: each event draws its fate */
+#define SLOW_DROPS 2                /* drops to report (DROPPED) first */
 
 /* Per-thread stack cache, kept out of TLS. */
 #define DCACHE 1024

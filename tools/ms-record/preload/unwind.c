@@ -483,8 +483,9 @@ static int run_cfa(const uint8_t *p, const uint8_t *end, const struct cie *c,
 	return p == end || p < end ? 0 : -1;
 }
 
-/* Fills E with the rule for return address IP; e->bad when not modelled. */
-static void rule_fill(struct cfi_rule *e, uintptr_t ip)
+/* Fills E with the rule for return address IP; CFI_BAD when not
+ * modelled (the return address not at CFA - 8 included). */
+static __attribute__((noinline, cold)) void rule_fill(struct cfi_rule *e, uintptr_t ip)
 {
 	uintptr_t pc = ip - 1;  /* the call, not what follows it */
 	const uint8_t *fde = find_fde(pc), *p, *end, *cie_p;
@@ -495,7 +496,7 @@ static void rule_fill(struct cfi_rule *e, uintptr_t ip)
 
 	memset(e, 0, sizeof(*e));
 	e->ip = ip;
-	e->bad = 1;
+	e->flags = CFI_BAD;
 	if (!fde || !(end = entry_end(fde, &p)))
 		return;
 	memcpy(&cie_off, p, 4);
@@ -523,30 +524,27 @@ static void rule_fill(struct cfi_rule *e, uintptr_t ip)
 	if (run_cfa(p, end, &c, begin, pc, &r, &init))
 		return;
 	if ((r.cfa_reg != REG_RSP && r.cfa_reg != REG_RBP) || r.rsp_how != R_SAME ||
-	    r.cfa_off < INT32_MIN || r.cfa_off > INT32_MAX ||
-	    r.rbp_off < INT32_MIN || r.rbp_off > INT32_MAX ||
-	    r.ra_off < INT32_MIN || r.ra_off > INT32_MAX)
+	    r.cfa_off < 8 - INT32_MAX || r.cfa_off > INT32_MAX - 8)
 		return;
-	if (r.ra_how == R_UNDEF) {
-		e->end = 1;
-	} else if (r.ra_how != R_OFFSET) {
+	if (r.ra_how == R_UNDEF)
+		e->flags = CFI_END;
+	else if (r.ra_how == R_OFFSET && r.ra_off == -8)
+		e->flags = 0;
+	else
 		return;
+	if (r.rbp_how == R_OFFSET) {
+		/* below the CFA, above the return address' slot */
+		if (r.rbp_off > -16 || r.rbp_off < INT16_MIN || (r.rbp_off & 7)) {
+			e->flags = CFI_BAD;
+			return;
+		}
+		e->flags |= CFI_RBP_SAVED;
+		e->rbp_off = (int16_t)r.rbp_off;
+	} else if (r.rbp_how != R_SAME) {
+		e->flags |= CFI_RBP_LOST;
 	}
 	e->cfa_rbp = r.cfa_reg == REG_RBP;
 	e->cfa_off = (int32_t)r.cfa_off;
-	e->ra_off = (int32_t)r.ra_off;
-	e->rbp_how = r.rbp_how == R_SAME ? 0 : r.rbp_how == R_OFFSET ? 1 : 2;
-	e->rbp_off = (int32_t)r.rbp_off;
-	e->bad = 0;
-}
-
-static inline struct cfi_rule *rule_of(struct tcache *c, uintptr_t ip)
-{
-	struct cfi_rule *e = &c->cfi[((ip * 0x9E3779B97F4A7C15ull) >> 40) & (CFI_CACHE - 1)];
-
-	if (unlikely(e->ip != ip))
-		rule_fill(e, ip);
-	return e;
 }
 
 /*
@@ -559,8 +557,8 @@ int cfi_backtrace(struct tstate *t, struct tcache *c, void **frame,
 		  uint64_t *ips, int max, uintptr_t self_lo, uintptr_t self_hi)
 {
 	uintptr_t sp = (uintptr_t)frame, hi = t->stack_hi;
-	uintptr_t bp, ip;
-	int n = 0, bp_ok = 1;
+	uintptr_t bp, ip, self_len = self_hi - self_lo;
+	int n = 0;
 
 	if (sp < t->stack_lo || sp + 16 > hi || (sp & 7))
 		return -1;
@@ -568,40 +566,31 @@ int cfi_backtrace(struct tstate *t, struct tcache *c, void **frame,
 	ip = ((uintptr_t *)frame)[1];
 	sp += 16;
 	while (ip) {
-		struct cfi_rule *e;
-		uintptr_t cfa, at;
+		struct cfi_rule *e = &c->cfi[((ip * 0x9E3779B97F4A7C15ull) >> 40) & (CFI_CACHE - 1)];
+		uintptr_t cfa;
 
-		if (ip - self_lo >= self_hi - self_lo) {
+		if (ip - self_lo >= self_len) {
 			if (n == max)
 				break;
 			ips[n++] = ip;
 		}
-		e = rule_of(c, ip);
-		if (unlikely(e->bad))
+		if (unlikely(e->ip != ip))
+			rule_fill(e, ip);
+		/* an outermost frame, one not modelled, or one after
+		 * which rbp is not known (rare: libunwind does it) */
+		if (unlikely(e->flags & (CFI_BAD | CFI_END | CFI_RBP_LOST)))
+			return e->flags & CFI_END ? n : -1;
+		cfa = (e->cfa_rbp ? bp : sp) + e->cfa_off;
+		/* the caller's frame: above this one, inside the stack; the
+		 * return address at cfa - 8, a saved rbp below it */
+		if (unlikely(cfa < sp + 8) || unlikely(cfa > hi) || unlikely(cfa & 7))
 			return -1;
-		if (e->end)
-			break;
-		if (e->cfa_rbp) {
-			if (!bp_ok)
+		if (e->flags & CFI_RBP_SAVED) {
+			if (unlikely(cfa + e->rbp_off < sp))
 				return -1;
-			cfa = bp + e->cfa_off;
-		} else {
-			cfa = sp + e->cfa_off;
+			bp = *(uintptr_t *)(cfa + e->rbp_off);
 		}
-		/* the caller's frame is above this one, inside the stack */
-		at = cfa + e->ra_off;
-		if (cfa <= sp || cfa > hi || at < sp || at + 8 > hi || (at & 7))
-			return -1;
-		if (e->rbp_how == 1) {
-			uintptr_t b = cfa + e->rbp_off;
-
-			if (b < sp || b + 8 > hi || (b & 7))
-				return -1;
-			bp = *(uintptr_t *)b;
-		} else if (e->rbp_how == 2) {
-			bp_ok = 0;
-		}
-		ip = *(uintptr_t *)at;
+		ip = ((uintptr_t *)cfa)[-1];
 		sp = cfa;
 	}
 	return n;
