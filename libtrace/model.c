@@ -468,7 +468,8 @@ static __attribute__((noinline)) struct mst_bucket *timeline_move(struct mst_mod
  * inside the current bucket, no division) is inline. */
 static inline struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
 {
-	if (m->started && t >= m->sum.duration && t < m->cur_end) {
+	/* cur_end stays 0 until the timeline has started */
+	if (t >= m->sum.duration && t < m->cur_end) {
 		m->sum.duration = t;
 		return &m->buckets[m->cur];
 	}
@@ -489,17 +490,17 @@ static inline void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
 {
 	struct thread_x *x = &m->threadx[ti];
 	x->live_bytes += (uint64_t)delta;
-	if (x->row < 0) {
-		m->other_live += (uint64_t)delta;
-		m->other_used = 1;
-	}
 	if (x->live_bytes > m->threads[ti].peak_bytes)
 		m->threads[ti].peak_bytes = x->live_bytes;
+	/* Without series (ms-stats) "other" is never read: skip it. */
 	if (m->series) {
-		if (x->row >= 0)
+		if (x->row >= 0) {
 			m->series[x->row][m->cur] = x->live_bytes;
-		else
+		} else {
+			m->other_live += (uint64_t)delta;
+			m->other_used = 1;
 			m->series[m->opts.thread_series][m->cur] = m->other_live;
+		}
 	}
 }
 
@@ -568,8 +569,8 @@ block_forget(struct mst_model *m, struct mt_block *b, uint64_t t, int lifetime)
 	m->live_count--;
 }
 
-static inline void block_remove(struct mst_model *m, struct mt_block *b, uint64_t t,
-				int lifetime)
+static inline __attribute__((always_inline)) void
+block_remove(struct mst_model *m, struct mt_block *b, uint64_t t, int lifetime)
 {
 	block_forget(m, b, t, lifetime);
 	mt_live_remove(&m->live, b);
@@ -608,8 +609,8 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 	if (ti == NO_INDEX)
 		return fail(m, MST_ERR_NOMEM, "out of memory");
 	tx = &m->threadx[ti];
-	m->sum.allocations++;
-	m->sum.bytes_allocated += a->size;
+	/* sum.allocations, bytes_allocated and frees are the threads'
+	 * totals, added up in mst_model_finish. */
 	if (a->func < 16) {
 		m->sum.alloc_by_func[a->func].calls++;
 		m->sum.alloc_by_func[a->func].bytes += a->size;
@@ -619,7 +620,6 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 		if (a->old_addr && a->old_addr != a->addr &&
 		    tx->pending_realloc == a->old_addr) {
 			/* The FREE half of a moved realloc: one call, no free. */
-			m->sum.frees--;
 			m->sum.free_by_func[tx->pending_func]--;
 			m->threads[ti].frees--;
 		}
@@ -688,13 +688,9 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 }
 
 /* Index of free stack STACK in free_stacks (created on first use). */
-static uint32_t free_stack_index(struct mst_model *m, uint64_t stack)
+static __attribute__((noinline)) uint32_t free_stack_lookup(struct mst_model *m, uint64_t stack)
 {
-	uint32_t v;
-	/* Frees come from few places: remember the last one. */
-	if (stack == m->last_free_stack)
-		return m->last_free_index;
-	v = mt_map_get(&m->free_stack_map, stack);
+	uint32_t v = mt_map_get(&m->free_stack_map, stack);
 	if (v == NO_INDEX) {
 		if (mst__grow(&m->free_stacks, &m->free_stacks_cap, m->nfree_stacks + 1,
 			 sizeof(*m->free_stacks)) < 0 ||
@@ -706,6 +702,14 @@ static uint32_t free_stack_index(struct mst_model *m, uint64_t stack)
 	m->last_free_stack = stack;
 	m->last_free_index = v;
 	return v;
+}
+
+static inline uint32_t free_stack_index(struct mst_model *m, uint64_t stack)
+{
+	/* Frees come from few places: remember the last one. */
+	if (stack == m->last_free_stack)
+		return m->last_free_index;
+	return free_stack_lookup(m, stack);
 }
 
 /* Counts a block of SITE freed from free stack FS, for the modules'
@@ -747,7 +751,6 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 	tx = &m->threadx[ti];
 	/* Counted as a free now; a realloc ALLOC that follows on this thread
 	 * with this old address takes it back (one realloc call). */
-	m->sum.frees++;
 	if (f->func < 8)
 		m->sum.free_by_func[f->func]++;
 	m->threads[ti].frees++;
@@ -770,7 +773,6 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 		if (m->sum.estimated) {
 			/* Sampled: most likely the free of an allocation the
 			 * recorder did not keep; not a call to scale up. */
-			m->sum.frees--;
 			if (f->func < 8)
 				m->sum.free_by_func[f->func]--;
 			m->threads[ti].frees--;
@@ -1137,6 +1139,13 @@ int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_s
 		(read_status >= 0 && !m->integ.complete);
 	if (m->end_dropped > m->integ.dropped_events)
 		m->integ.dropped_events = m->end_dropped;
+	/* Kept per thread only while reading: one counter less an event. */
+	m->sum.allocations = m->sum.bytes_allocated = m->sum.frees = 0;
+	for (i = 0; i < m->nthreads; i++) {
+		m->sum.allocations += m->threads[i].allocations;
+		m->sum.bytes_allocated += m->threads[i].bytes;
+		m->sum.frees += m->threads[i].frees;
+	}
 
 	for (i = 0; i < m->nsites; i++) {
 		struct mst_site *s = &m->sites[i];
@@ -1275,6 +1284,9 @@ void mst_model_each_live(const struct mst_model *m,
  */
 #define READ_BATCH 256
 #define READ_AHEAD 16                 /* events whose live slots are prefetched */
+/* Below this many slots (40 bytes each) the live set stays in the
+ * second-level cache and prefetching is only work. */
+#define PREFETCH_MIN_SLOTS 8192
 
 int mst_model_read(struct mst_model *m, struct mst_reader *r,
 		   int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
@@ -1290,11 +1302,12 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 		mst__reader_prefetch(r);      /* or read on this thread */
 	for (;;) {
 		size_t n = mst__reader_events(r, ev, READ_BATCH);
+		size_t ahead = m->live.cap >= PREFETCH_MIN_SLOTS ? READ_AHEAD : n;
 
 		for (size_t k = 0; k < n; k++) {
 			const struct mst__event *e = &ev[k];
-			if (k + READ_AHEAD < n)
-				mt_live_prefetch(&m->live, ev[k + READ_AHEAD].addr);
+			if (k + ahead < n)
+				mt_live_prefetch(&m->live, ev[k + ahead].addr);
 			if (e->type == MST_REC_ALLOC) {
 				struct mst_alloc a = {
 					.time = e->time, .thread = e->thread, .func = e->func,
