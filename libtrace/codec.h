@@ -25,11 +25,14 @@
 #define MST__ENC_ZSTD 1
 
 enum {
-	MST__T_ALLOC = 0x01,
-	MST__T_FREE = 0x02,
 	MST__T_STACK = 0x03,
 	MST__T_SKIP = 0x04,
-	MST__T_FREE_RECENT = 0x05,
+	/* Event records (FORMAT.md §5.1): base + function, + MST__T_THREAD
+	 * when a thread index follows the type. */
+	MST__T_ALLOC = 0x05,
+	MST__T_FREE = 0x12,
+	MST__T_FREE_REF = 0x17,
+	MST__T_THREAD = 0x20,
 	MST__T_CORE_LAST = 0x3f,
 	MST__T_HEADER = 0x40,
 	MST__T_MODULE_LOAD = 0x41,
@@ -148,6 +151,17 @@ static inline void mst__put_va(struct mst__out *o, uint64_t d)
 		mst__put_u8(o, low);
 }
 
+/* N bytes as they are, without a length. */
+static inline void mst__put_raw(struct mst__out *o, const void *b, size_t n)
+{
+	if (o->cap - o->len < n) {
+		o->overflow = 1;
+		return;
+	}
+	memcpy(o->p + o->len, b, n);
+	o->len += n;
+}
+
 static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 {
 	mst__put_vu(o, n);
@@ -162,19 +176,17 @@ static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 
 /*
  * The per-thread delta state of a chunk (FORMAT.md §5): thread index ->
- * last address written by that thread's ALLOC or FREE, and the window of
- * its latest ALLOC addresses that FREE_RECENT refers to. Open addressing
- * on a power-of-two table; the used list clears it in time proportional
- * to the threads the chunk saw, not the table size. Windows are numbered
- * in the order threads first appear in the chunk (a slot's .win).
+ * last address written by that thread's event records. Open addressing on
+ * a power-of-two table; the used list clears it in time proportional to
+ * the threads the chunk saw, not the table size.
  */
-#define MST__WINDOW 64
 /* Threads whose events one chunk may hold (FORMAT.md §5). */
 #define MST__MAX_CHUNK_THREADS 4096
+/* Allocations of a chunk a FREE_REF may name, counting back from the latest. */
+#define MST__REF_WINDOW 65536u
 
 struct mst__addr_slot {
 	uint64_t thread, addr;
-	uint32_t win;
 	int busy;
 };
 
@@ -182,34 +194,7 @@ struct mst__addr_tab {
 	struct mst__addr_slot *slots;
 	uint32_t *used;
 	size_t nused, cap;
-	uint64_t *ring;               /* MST__WINDOW addresses per window */
-	uint64_t *ring_n;             /* ALLOCs pushed per window */
 };
-
-/* The most recent ALLOC address of window WIN that is BACK steps back. */
-static inline uint64_t mst__ring_get(const struct mst__addr_tab *t, uint32_t win,
-				     uint64_t back)
-{
-	return t->ring[(size_t)win * MST__WINDOW +
-		       (t->ring_n[win] - 1 - back) % MST__WINDOW];
-}
-
-static inline void mst__ring_push(struct mst__addr_tab *t, uint32_t win, uint64_t addr)
-{
-	t->ring[(size_t)win * MST__WINDOW + t->ring_n[win] % MST__WINDOW] = addr;
-	t->ring_n[win]++;
-}
-
-/* How far back ADDR is in window WIN, or -1 when it is not there. */
-static inline int mst__ring_find(const struct mst__addr_tab *t, uint32_t win, uint64_t addr)
-{
-	uint64_t n = t->ring_n[win] < MST__WINDOW ? t->ring_n[win] : MST__WINDOW;
-
-	for (uint64_t back = 0; back < n; back++)
-		if (mst__ring_get(t, win, back) == addr)
-			return (int)back;
-	return -1;
-}
 
 static inline size_t mst__tab_find(const struct mst__addr_tab *t, uint64_t thread)
 {
@@ -220,15 +205,12 @@ static inline size_t mst__tab_find(const struct mst__addr_tab *t, uint64_t threa
 	return i;
 }
 
-/* A new thread's slot gets the next window, emptied; NEW_WINDOW says so. */
 static inline void mst__tab_set(struct mst__addr_tab *t, size_t i, uint64_t thread,
 				uint64_t addr)
 {
 	if (!t->slots[i].busy) {
 		t->slots[i].busy = 1;
 		t->slots[i].thread = thread;
-		t->slots[i].win = t->nused;
-		t->ring_n[t->nused] = 0;
 		t->used[t->nused++] = i;
 	}
 	t->slots[i].addr = addr;

@@ -24,8 +24,8 @@ struct mst__event {
 };
 
 /*
- * Decodes up to MAX consecutive ALLOC, FREE and FREE_RECENT records into
- * EV, each as mst_reader_next would deliver it (FREE_RECENT as a FREE).
+ * Decodes up to MAX consecutive event records (ALLOC, FREE, FREE_REF) into
+ * EV, each as mst_reader_next would deliver it (FREE_REF as a FREE).
  * Returns how many; 0 means the next record needs mst_reader_next (another
  * type, one that is not compact, an error to report, the end of a chunk
  * or of the trace).

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define MST_FORMAT_MAJOR 1
+#define MST_FORMAT_MAJOR 2
 #define MST_FORMAT_MINOR 0
 
 enum mst_status {

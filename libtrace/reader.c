@@ -7,8 +7,9 @@
  * taken from the stream is checked against the format's limits or what is
  * left of the chunk before anything is allocated; the reader's memory is
  * one chunk's payload and decoded bytes (at most 16 MiB each), or five
- * chunks' with read-ahead (mst__reader_prefetch), plus tables that grow
- * with distinct stacks, modules and threads.
+ * chunks' with read-ahead (mst__reader_prefetch), 512 KiB for the
+ * addresses FREE_REF records may name, plus tables that grow with distinct
+ * stacks, modules and threads.
  */
 #include "mstrace.h"
 #include "codec.h"
@@ -104,10 +105,16 @@ struct mst_reader {
 	struct cbuf buf;              /* chunks read on this thread */
 	ZSTD_DCtx *dctx;              /* the prefetch thread's once it runs */
 	struct prefetch *pf;          /* NULL: chunks read on this thread */
-	uint8_t *rbase, *rp, *rend;   /* records of the current chunk */
+	uint8_t *rbase, *rp, *rend;   /* record lane of the current chunk */
+	const uint8_t *tp, *tend;     /* its time lane */
+	const uint8_t *ap, *aend;     /* its address lane */
 
 	uint64_t d_time;              /* the chunk's delta state */
 	struct mst__addr_tab addrs;
+	uint64_t cur_thread;          /* thread of the last event record */
+	uint64_t ref;                 /* where the next FREE_REF is expected */
+	uint64_t nallocs;             /* allocation records in the chunk */
+	uint64_t *aring;              /* address of allocation n at n % window */
 	uint64_t c_thread;            /* one-entry cache of addr_slot: */
 	size_t c_slot;                /* SIZE_MAX when it holds nothing */
 	uint64_t last_time;           /* times never decrease across chunks */
@@ -456,7 +463,25 @@ static int next_chunk(struct mst_reader *r)
 	r->rbase = rbase;
 	r->rp = rbase;
 	r->rend = rbase + len;
+	r->tp = r->tend = r->ap = r->aend = rbase;
+	if (len) {
+		/* The lanes (FORMAT.md §5): two lengths, then times,
+		 * addresses, and the records in the rest. */
+		struct mst__in in = { rbase, rbase + len, NULL };
+		uint64_t tlen = mst__get_vu(&in), alen = mst__get_vu(&in);
+		size_t left = (size_t)(in.end - in.p);
+
+		if (in.err || tlen > left || alen > left - tlen)
+			return corrupt(r, "lane lengths exceed the chunk");
+		r->tp = in.p;
+		r->tend = r->ap = in.p + tlen;
+		r->aend = r->ap + alen;
+		r->rp = (uint8_t *)r->aend;
+	}
 	r->d_time = 0;
+	r->cur_thread = 0;
+	r->ref = 0;
+	r->nallocs = 0;
 	mst__tab_clear(&r->addrs);
 	r->c_slot = SIZE_MAX;
 	return MST_OK;
@@ -517,23 +542,15 @@ static int addr_slot(struct mst_reader *r, uint64_t thread, size_t *slot)
 
 	if (2 * (t->nused + 1) > t->cap) {
 		struct mst__addr_tab n = { 0 };
-		size_t wins;
 		n.cap = t->cap ? 2 * t->cap : 64;
-		wins = n.cap / 2 + 1;
 		n.slots = calloc(n.cap, sizeof(*n.slots));
-		n.used = calloc(wins, sizeof(*n.used));
-		n.ring = realloc(t->ring, wins * MST__WINDOW * sizeof(uint64_t));
-		if (n.ring)
-			t->ring = n.ring;
-		n.ring_n = realloc(t->ring_n, wins * sizeof(uint64_t));
-		if (n.ring_n)
-			t->ring_n = n.ring_n;
-		if (!n.slots || !n.used || !n.ring || !n.ring_n) {
+		n.used = calloc(n.cap / 2 + 1, sizeof(*n.used));
+		if (!n.slots || !n.used) {
 			free(n.slots);
 			free(n.used);
 			return -1;
 		}
-		/* Same windows, same order: only the hash positions move. */
+		/* Same threads, same order: only the hash positions move. */
 		for (size_t k = 0; k < t->nused; k++) {
 			const struct mst__addr_slot *o = &t->slots[t->used[k]];
 			size_t i = mst__tab_find(&n, o->thread);
@@ -927,64 +944,128 @@ static int decode_ext(struct mst_reader *r, uint64_t type, struct mst__in *in)
 }
 
 /*
+ * What an event record's type says (FORMAT.md §5.1): its kind, its
+ * function, and whether a thread index follows. 0 for any other type.
+ */
+enum { EV_ALLOC = 1, EV_FREE = 2, EV_REF = 3, EV_THREAD = 0x20 };
+#define EV_KIND(info) ((info) >> 6)
+#define EV_FUNC(info) ((info) & 0x1f)
+#define EVT(kind, base, f) \
+	[(base) + (f)] = (kind) << 6 | (f), \
+	[(base) + (f) + MST__T_THREAD] = (kind) << 6 | EV_THREAD | (f)
+static const uint8_t ev_info[256] = {
+	EVT(EV_ALLOC, MST__T_ALLOC, 1), EVT(EV_ALLOC, MST__T_ALLOC, 2),
+	EVT(EV_ALLOC, MST__T_ALLOC, 3), EVT(EV_ALLOC, MST__T_ALLOC, 4),
+	EVT(EV_ALLOC, MST__T_ALLOC, 5), EVT(EV_ALLOC, MST__T_ALLOC, 6),
+	EVT(EV_ALLOC, MST__T_ALLOC, 7), EVT(EV_ALLOC, MST__T_ALLOC, 8),
+	EVT(EV_ALLOC, MST__T_ALLOC, 9), EVT(EV_ALLOC, MST__T_ALLOC, 10),
+	EVT(EV_ALLOC, MST__T_ALLOC, 11), EVT(EV_ALLOC, MST__T_ALLOC, 12),
+	EVT(EV_ALLOC, MST__T_ALLOC, 13),
+	EVT(EV_FREE, MST__T_FREE, 1), EVT(EV_FREE, MST__T_FREE, 2),
+	EVT(EV_FREE, MST__T_FREE, 3), EVT(EV_FREE, MST__T_FREE, 4),
+	EVT(EV_FREE, MST__T_FREE, 5),
+	EVT(EV_REF, MST__T_FREE_REF, 1), EVT(EV_REF, MST__T_FREE_REF, 2),
+	EVT(EV_REF, MST__T_FREE_REF, 3), EVT(EV_REF, MST__T_FREE_REF, 4),
+	EVT(EV_REF, MST__T_FREE_REF, 5),
+};
+_Static_assert(MST_ALLOC_FUNC_MAX == 13 && MST_FREE_FUNC_MAX == 5,
+	       "ev_info knows every function");
+
+/* The error of a lane cursor that ran out, said as which lane. */
+static const char *lane_err(const char *err, const char *short_msg)
+{
+	return err == mst__err_short ? short_msg : err;
+}
+
+/*
+ * Decodes the event record of type TYPE whose record-lane fields IN reads
+ * (the type already taken) into r->rec, its time and address from their
+ * lanes. 0, or an error status.
+ */
+static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
+{
+	static const char too_many_threads[] = "events of more than 4096 threads in one chunk";
+	const uint8_t *at = r->rp;
+	unsigned info = ev_info[type], kind = EV_KIND(info), func = EV_FUNC(info);
+	struct mst__in tin = { r->tp, r->tend, NULL }, ain = { r->ap, r->aend, NULL };
+	uint64_t thread = r->cur_thread, addr, base, time;
+	size_t slot;
+	int rs;
+
+	if (info & EV_THREAD)
+		thread = mst__get_vu(in);
+	if (in->err)
+		return corrupt_rec(r, at, in->err);
+	if ((rs = addr_slot(r, thread, &slot)) != 0)
+		return rs < 0 ? nomem(r) : corrupt_rec(r, at, too_many_threads);
+	base = r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0;
+	if (kind == EV_ALLOC) {
+		struct mst_alloc *a = &r->rec.u.alloc;
+		r->rec.type = MST_REC_ALLOC;
+		a->thread = thread;
+		a->func = func;
+		a->size = mst__get_vu(in);
+		a->stack = mst__get_vu(in);
+		a->alignment = mst_alloc_func_has_alignment(func) ? mst__get_vu(in) : 0;
+		time = get_time(r, &tin);
+		addr = base + mst__get_va(&ain);
+		a->old_addr = mst_alloc_func_is_realloc(func) ? addr + mst__get_va(&ain) : 0;
+		a->time = time;
+		a->addr = addr;
+		stack_ok(r, in, a->stack);
+	} else {
+		struct mst_free *f = &r->rec.u.free;
+		r->rec.type = MST_REC_FREE;
+		f->thread = thread;
+		f->func = func;
+		f->stack = mst__get_vu(in);
+		time = get_time(r, &tin);
+		if (kind == EV_FREE) {
+			addr = base + mst__get_va(&ain);
+		} else {
+			int64_t d = mst__unzigzag(mst__get_vu(&ain));
+			uint64_t n = r->ref + (uint64_t)d;
+			if (!ain.err && (n >= r->nallocs || r->nallocs - n > MST__REF_WINDOW))
+				ain.err = "FREE_REF names an allocation the chunk does not hold";
+			addr = ain.err ? 0 : r->aring[n % MST__REF_WINDOW];
+			r->ref = n + 1;
+		}
+		f->time = time;
+		f->addr = addr;
+		stack_ok(r, in, f->stack);
+	}
+	if (in->err)
+		return corrupt_rec(r, at, in->err);
+	if (tin.err)
+		return corrupt_rec(r, at, lane_err(tin.err, "the time lane ends before its records"));
+	if (ain.err)
+		return corrupt_rec(r, at, lane_err(ain.err, "the address lane ends before its records"));
+	if (kind == EV_ALLOC)
+		r->aring[r->nallocs++ % MST__REF_WINDOW] = addr;
+	mst__tab_set(&r->addrs, slot, thread, addr);
+	r->c_slot = SIZE_MAX;
+	r->cur_thread = thread;
+	r->tp = tin.p;
+	r->ap = ain.p;
+	return 0;
+}
+
+/*
  * Decodes the next record of the current chunk into r->rec. Returns MST_OK
  * with a record, 1 when the record was skipped, or an error status.
  */
 static int decode_record(struct mst_reader *r)
 {
-	static const char too_many_threads[] = "events of more than 4096 threads in one chunk";
 	const uint8_t *at = r->rp;
 	struct mst__in in = { r->rp, r->rend, NULL };
-	size_t slot;
-	int rs;
 	uint64_t type = mst__get_vu(&in);
 
 	if (in.err)
 		return corrupt_rec(r, at, in.err);
-	if (type == MST__T_ALLOC) {
-		struct mst_alloc *a = &r->rec.u.alloc;
-		r->rec.type = MST_REC_ALLOC;
-		a->time = get_time(r, &in);
-		a->thread = mst__get_vu(&in);
-		a->func = mst__get_u8(&in);
-		if ((rs = addr_slot(r, a->thread, &slot)) != 0)
-			return rs < 0 ? nomem(r) : corrupt_rec(r, at, too_many_threads);
-		a->addr = (r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0) +
-			  mst__get_va(&in);
-		mst__tab_set(&r->addrs, slot, a->thread, a->addr);
-		mst__ring_push(&r->addrs, r->addrs.slots[slot].win, a->addr);
-		a->size = mst__get_vu(&in);
-		a->stack = mst__get_vu(&in);
-		if (!in.err && (a->func == 0 || a->func > MST_ALLOC_FUNC_MAX))
-			in.err = "unknown allocation function";
-		a->alignment = mst_alloc_func_has_alignment(a->func) ? mst__get_vu(&in) : 0;
-		a->old_addr = mst_alloc_func_is_realloc(a->func) ?
-			      a->addr + mst__get_va(&in) : 0;
-		stack_ok(r, &in, a->stack);
-	} else if (type == MST__T_FREE || type == MST__T_FREE_RECENT) {
-		struct mst_free *f = &r->rec.u.free;
-		const struct mst__addr_slot *sl;
-		r->rec.type = MST_REC_FREE;
-		f->time = get_time(r, &in);
-		f->thread = mst__get_vu(&in);
-		f->func = mst__get_u8(&in);
-		if ((rs = addr_slot(r, f->thread, &slot)) != 0)
-			return rs < 0 ? nomem(r) : corrupt_rec(r, at, too_many_threads);
-		sl = &r->addrs.slots[slot];
-		if (type == MST__T_FREE) {
-			f->addr = (sl->busy ? sl->addr : 0) + mst__get_va(&in);
-		} else {
-			uint64_t back = mst__get_vu(&in);
-			if (!in.err && (!sl->busy || back >= MST__WINDOW ||
-					back >= r->addrs.ring_n[sl->win]))
-				in.err = "FREE_RECENT names an allocation the chunk does not hold";
-			f->addr = in.err ? 0 : mst__ring_get(&r->addrs, sl->win, back);
-		}
-		mst__tab_set(&r->addrs, slot, f->thread, f->addr);
-		f->stack = mst__get_vu(&in);
-		if (!in.err && (f->func == 0 || f->func > MST_FREE_FUNC_MAX))
-			in.err = "unknown free function";
-		stack_ok(r, &in, f->stack);
+	if (type <= MST__T_CORE_LAST && ev_info[type]) {
+		int st = decode_event(r, &in, (unsigned)type);
+		if (st)
+			return st;
 	} else if (type == MST__T_STACK) {
 		struct mst_stack *s = &r->rec.u.stack;
 		r->rec.type = MST_REC_STACK;
@@ -1045,7 +1126,7 @@ static int decode_record(struct mst_reader *r)
 }
 
 /*
- * ---- the fast path for ALLOC, FREE and FREE_RECENT ----
+ * ---- the fast path for event records ----
  *
  * Nearly every record of a trace is one of these three, and decoding them
  * through the general cursor (a bounds and sticky-error check per byte,
@@ -1058,9 +1139,21 @@ static int decode_record(struct mst_reader *r)
  * giving the same record or the same error as it always did.
  */
 
-/* The longest ALLOC: type, time, thread, func, addr, size, stack,
- * alignment, old addr (1 + 10 + 10 + 1 + 11 + 10 + 10 + 10 + 11). */
-#define FAST_ROOM 74
+/*
+ * Bytes each lane must still hold for fast_event to read without bounds
+ * checks: the longest ALLOC's type, thread, size, stack and alignment; a
+ * time; an address and an old address.
+ */
+#define FAST_ROOM 41
+#define FAST_TIME_ROOM 10
+#define FAST_ADDR_ROOM 22
+
+static inline int fast_room(const struct mst_reader *r)
+{
+	return (size_t)(r->rend - r->rp) >= FAST_ROOM &&
+	       (size_t)(r->tend - r->tp) >= FAST_TIME_ROOM &&
+	       (size_t)(r->aend - r->ap) >= FAST_ADDR_ROOM;
+}
 
 /* Reads a vu at P, which has at least 10 bytes after it; NULL when it is
  * not a valid 64-bit varint. */
@@ -1178,32 +1271,37 @@ struct fast_out {
 };
 
 /*
- * Decodes the core event at r->rp into *O: 1; or 0 for decode_record.
+ * Decodes the event record at r->rp into *O: 1; or 0 for decode_record.
  * COMPACT: also 0 for an event that struct mst__event cannot hold (wide
  * thread or stack numbers, an alignment or an old address), before the
- * delta state moves, so that mst_reader_next takes it whole.
+ * delta state moves, so that mst_reader_next takes it whole. The caller
+ * has checked fast_room().
  */
 static inline __attribute__((always_inline)) int
 fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 {
-	const uint8_t *p = r->rp;
-	unsigned type = p[0], func;
-	uint64_t dt, t, thread, addr, stack;
+	const uint8_t *p = r->rp, *tp, *ap;
+	unsigned info = ev_info[p[0]], kind = EV_KIND(info), func = EV_FUNC(info);
+	uint64_t dt, t, thread = r->cur_thread, addr, stack;
 	struct mst__addr_slot *sl;
 	size_t slot;
 
-	if (type != MST__T_ALLOC && type != MST__T_FREE && type != MST__T_FREE_RECENT)
+	if (!info || !r->have_header)
 		return 0;
-	p = fast_vu(p + 1, &dt);
-	if (!p)
+	p++;
+	if (info & EV_THREAD) {
+		p = fast_vu1(p, &thread);
+		if (!p)
+			return 0;
+	}
+	if (compact && thread > UINT32_MAX)
+		return 0;
+	tp = fast_vu(r->tp, &dt);
+	if (!tp)
 		return 0;
 	t = r->d_time + dt;
 	if (t < r->d_time || t < r->last_time)
 		return 0;
-	p = fast_vu1(p, &thread);
-	if (!p || (compact && thread > UINT32_MAX))
-		return 0;
-	func = *p++;
 	if (thread == r->c_thread && r->c_slot != SIZE_MAX) {
 		slot = r->c_slot;
 	} else if (addr_slot(r, thread, &slot) != 0) {
@@ -1211,77 +1309,75 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 	}
 	sl = &r->addrs.slots[slot];
 
-	if (type == MST__T_ALLOC) {
+	if (kind == EV_ALLOC) {
 		uint64_t d, size, align = 0, old = 0;
 		unsigned x = alloc_extra[func];
 
 		if (compact && x & (X_ALIGN | X_OLD))
 			return 0;
-		p = fast_va(p, &d);
-		if (!p || x & X_BAD)
-			return 0;
-		addr = (sl->busy ? sl->addr : 0) + d;
 		p = fast_vu(p, &size);
 		if (p)
 			p = fast_vu1(p, &stack);
 		if (p && x & X_ALIGN)
 			p = fast_vu(p, &align);
-		if (p && x & X_OLD) {
-			p = fast_va(p, &old);
+		ap = fast_va(r->ap, &d);
+		if (!p || !ap || stack > r->nstacks)
+			return 0;
+		addr = (sl->busy ? sl->addr : 0) + d;
+		if (x & X_OLD) {
+			ap = fast_va(ap, &old);
+			if (!ap)
+				return 0;
 			old += addr;
 		}
-		if (!p || stack > r->nstacks || !r->have_header)
-			return 0;
 		if (compact && stack > UINT32_MAX)
 			return 0;
-		if (__builtin_expect(sl->busy, 1))
-			sl->addr = addr;
-		else
-			mst__tab_set(&r->addrs, slot, thread, addr);
-		r->addrs.ring[(size_t)sl->win * MST__WINDOW +
-			      r->addrs.ring_n[sl->win]++ % MST__WINDOW] = addr;
+		r->aring[r->nallocs++ % MST__REF_WINDOW] = addr;
 		o->type = MST_REC_ALLOC;
 		o->size = size;
 		o->align = align;
 		o->old = old;
 	} else {
-		if (type == MST__T_FREE) {
+		p = fast_vu1(p, &stack);
+		if (!p || stack > r->nstacks || (compact && stack > UINT32_MAX))
+			return 0;
+		if (kind == EV_FREE) {
 			uint64_t d;
-			p = fast_va(p, &d);
-			if (!p)
+			ap = fast_va(r->ap, &d);
+			if (!ap)
 				return 0;
 			addr = (sl->busy ? sl->addr : 0) + d;
 		} else {
-			uint64_t back;
-			p = fast_vu1(p, &back);
-			if (!p || !sl->busy || back >= MST__WINDOW ||
-			    back >= r->addrs.ring_n[sl->win])
+			uint64_t u, n;
+			ap = fast_vu1(r->ap, &u);
+			if (!ap)
 				return 0;
-			addr = mst__ring_get(&r->addrs, sl->win, back);
+			n = r->ref + (uint64_t)mst__unzigzag(u);
+			if (n >= r->nallocs || r->nallocs - n > MST__REF_WINDOW)
+				return 0;
+			addr = r->aring[n % MST__REF_WINDOW];
+			r->ref = n + 1;
 		}
-		p = fast_vu1(p, &stack);
-		if (!p || func == 0 || func > MST_FREE_FUNC_MAX ||
-		    stack > r->nstacks || !r->have_header)
-			return 0;
-		if (compact && stack > UINT32_MAX)
-			return 0;
-		if (__builtin_expect(sl->busy, 1))
-			sl->addr = addr;
-		else
-			mst__tab_set(&r->addrs, slot, thread, addr);
 		o->type = MST_REC_FREE;
 		o->size = 0;
 	}
+	if (__builtin_expect(sl->busy, 1))
+		sl->addr = addr;
+	else
+		mst__tab_set(&r->addrs, slot, thread, addr);
 	o->func = func;
 	o->time = t;
 	o->thread = thread;
 	o->addr = addr;
 	o->stack = stack;
+	r->cur_thread = thread;
 	r->c_thread = thread;
 	r->c_slot = slot;
 	r->d_time = t;
 	r->last_time = t;
 	r->rp = (uint8_t *)p;
+	r->tp = tp;
+	r->ap = ap;
 	return 1;
 }
 
@@ -1293,7 +1389,7 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 
 	if (r->status != MST_OK || r->header_pending)
 		return 0;
-	while (n < max && (size_t)(r->rend - r->rp) >= FAST_ROOM) {
+	while (n < max && fast_room(r)) {
 		struct fast_out o;
 		if (!fast_event(r, &o, 1))
 			break;
@@ -1319,6 +1415,10 @@ static int fetch(struct mst_reader *r)
 	for (;;) {
 		int st;
 		if (r->rp == r->rend) {
+			if (r->tp != r->tend)
+				return corrupt(r, "the time lane holds bytes no record uses");
+			if (r->ap != r->aend)
+				return corrupt(r, "the address lane holds bytes no record uses");
 			st = next_chunk(r);
 			if (st != MST_OK)
 				return st;
@@ -1342,8 +1442,7 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 	*rec = NULL;
 	if (r->status != MST_OK)
 		return r->status;
-	if ((size_t)(r->rend - r->rp) >= FAST_ROOM && !r->header_pending &&
-	    fast_event(r, &o, 0)) {
+	if (!r->header_pending && fast_room(r) && fast_event(r, &o, 0)) {
 		r->rec.type = o.type;
 		if (o.type == MST_REC_ALLOC) {
 			struct mst_alloc *a = &r->rec.u.alloc;
@@ -1410,7 +1509,7 @@ static int open_stream(struct mst_reader *r)
 			       major, minor, MST_FORMAT_MAJOR);
 	if (major < MST_FORMAT_MAJOR)
 		return set_err(r, MST_ERR_VERSION,
-			       "trace format %u.%u is older than this reader's %d.x supports",
+			       "trace format %u.%u is older than this reader's %d.x and cannot be read",
 			       major, minor, MST_FORMAT_MAJOR);
 
 	st = fetch(r);
@@ -1445,7 +1544,8 @@ static int reader_new(struct mst_reader **out, int fd, int own, const char *name
 	r->c_slot = SIZE_MAX;
 	r->name = strdup(name ? name : "standard input");
 	r->dctx = ZSTD_createDCtx();
-	if (!r->name || !r->dctx)
+	r->aring = malloc(MST__REF_WINDOW * sizeof(uint64_t));
+	if (!r->name || !r->dctx || !r->aring)
 		return nomem(r);
 	return MST_OK;
 }
@@ -1499,8 +1599,7 @@ void mst_reader_close(struct mst_reader *r)
 	free(r->stk);
 	free(r->addrs.slots);
 	free(r->addrs.used);
-	free(r->addrs.ring);
-	free(r->addrs.ring_n);
+	free(r->aring);
 	for (size_t i = 0; i < r->nmods; i++)
 		free(r->mods[i]);
 	free(r->mods);

@@ -9,9 +9,10 @@
  * size (a huge argv, an embedded symbol table), which grows the buffers
  * once, up to the format's 16 MiB chunk limit.
  *
- * Memory: the chunk buffer (chunk_size), its compressed copy (a little
- * more), zstd's context, and ~300 KiB of per-thread delta state (address
- * chains and the FREE_RECENT windows of up to 512 threads per chunk).
+ * Memory: the three lanes of the chunk being filled (FORMAT.md §5; up to
+ * chunk_size bytes each), the payload they are joined into and its
+ * compressed copy, zstd's context, per-thread address chains, and 1 MiB
+ * for FREE_REF: the latest 65536 allocations and an index to find them.
  */
 #include "mstrace.h"
 #include "codec.h"
@@ -29,8 +30,9 @@
 /* Threads one chunk may hold; a chunk with more ends early (state resets). */
 #define ADDR_TAB 1024
 #define MAX_CHUNK_THREADS (ADDR_TAB / 2)
-#define RECENT_BUCKETS 256            /* per window, see recent_find() */
-#define RECENT_SHIFT (64 - __builtin_ctz(RECENT_BUCKETS))
+/* Buckets of the address -> allocation index (see ref_find()). */
+#define REF_BUCKETS 65536u
+#define REF_SHIFT (64 - __builtin_ctz(REF_BUCKETS))
 
 #define DEFAULT_LEVEL 3
 
@@ -42,8 +44,11 @@ struct mst_writer {
 	int append;
 
 	size_t chunk_size;            /* target raw bytes per chunk */
-	uint8_t *raw;                 /* the chunk being filled */
+	uint8_t *raw;                 /* record lane of the chunk being filled */
 	size_t raw_len, raw_cap;
+	uint8_t *tl, *al;             /* its time and address lanes */
+	size_t tl_len, al_len, lane_cap;
+	uint8_t *pay;                 /* the lanes joined into one payload */
 	uint8_t *out;                 /* chunk header + encoded payload */
 	size_t out_cap;
 	ZSTD_CCtx *cctx;
@@ -51,8 +56,12 @@ struct mst_writer {
 	/* Delta state of the chunk being filled (FORMAT.md §5). */
 	uint64_t d_time;
 	struct mst__addr_tab addrs;
-	uint8_t *recent;              /* per window: bucket -> ring position + 1 */
-	size_t last_slot;             /* addrs slot of the last event's thread */
+	size_t last_slot;             /* addrs slot of the current thread */
+	uint64_t cur_thread;          /* the chain's current thread */
+	uint64_t ref;                 /* where the next FREE_REF is expected */
+	uint64_t allocs, chunk_base;  /* allocation records: all, before this chunk */
+	uint64_t *aring;              /* address of allocation n at n % window */
+	uint64_t *aidx;               /* hash of an address -> allocation n + 1 */
 
 	uint64_t last_time;           /* time order across chunks */
 	uint64_t bytes, events, stacks;
@@ -112,10 +121,43 @@ static int emit(struct mst_writer *w, const void *buf, size_t len)
 	return 0;
 }
 
+/* Room for the two lane lengths at the start of a payload. */
+#define LANE_HDR 8
+/* Bytes an ALLOC or FREE can take at most in all lanes together. */
+#define EVENT_MAX_BYTES 96
+
+/*
+ * The largest payload for a record lane of RAW_CAP bytes: a full chunk, a
+ * record alone in a grown one, or an event alone in a chunk smaller than
+ * itself.
+ */
+static size_t pay_cap_for(size_t raw_cap)
+{
+	return raw_cap + LANE_HDR + EVENT_MAX_BYTES;
+}
+
 /* Sizes the output buffer for a raw buffer of RAW_CAP bytes. */
 static size_t out_cap_for(size_t raw_cap)
 {
-	return MST__CHUNK_HDR_LEN + ZSTD_compressBound(raw_cap);
+	return MST__CHUNK_HDR_LEN + ZSTD_compressBound(pay_cap_for(raw_cap));
+}
+
+/* Bytes of the chunk being filled, as its raw_size will count them. */
+static inline size_t chunk_fill(const struct mst_writer *w)
+{
+	return w->raw_len + w->tl_len + w->al_len;
+}
+
+/* Starts a chunk: every delta chain back to zero (FORMAT.md §5). */
+static void chunk_reset(struct mst_writer *w)
+{
+	w->raw_len = w->tl_len = w->al_len = 0;
+	w->d_time = 0;
+	w->cur_thread = 0;
+	w->ref = 0;
+	w->chunk_base = w->allocs;
+	w->last_slot = 0;
+	mst__tab_clear(&w->addrs);
 }
 
 int mst_writer_open(struct mst_writer **out, int fd,
@@ -139,27 +181,30 @@ int mst_writer_open(struct mst_writer **out, int fd,
 	w->append = opts->append;
 	w->level = opts->zstd_level ? opts->zstd_level : DEFAULT_LEVEL;
 	w->chunk_size = opts->chunk_size ? opts->chunk_size : DEFAULT_CHUNK;
-	if (w->chunk_size > MST__MAX_RAW)
+	if (w->chunk_size > MST__MAX_RAW - LANE_HDR - EVENT_MAX_BYTES)
 		return fail(w, MST_ERR_INVALID, "chunk size %zu exceeds the format's %u",
-			    w->chunk_size, MST__MAX_RAW);
+			    w->chunk_size, MST__MAX_RAW - LANE_HDR - EVENT_MAX_BYTES);
 	if (w->level > ZSTD_maxCLevel())
 		return fail(w, MST_ERR_INVALID, "zstd level %d exceeds %d",
 			    w->level, ZSTD_maxCLevel());
 
 	w->raw_cap = w->chunk_size;
+	w->lane_cap = w->chunk_size + EVENT_MAX_BYTES;
 	w->out_cap = out_cap_for(w->raw_cap);
 	w->raw = malloc(w->raw_cap);
+	w->tl = malloc(w->lane_cap);
+	w->al = malloc(w->lane_cap);
+	w->pay = malloc(pay_cap_for(w->raw_cap));
 	w->out = malloc(w->out_cap);
 	w->addrs.cap = ADDR_TAB;
 	w->addrs.slots = calloc(ADDR_TAB, sizeof(*w->addrs.slots));
 	w->addrs.used = calloc(ADDR_TAB, sizeof(*w->addrs.used));
-	w->addrs.ring = calloc((size_t)MAX_CHUNK_THREADS * MST__WINDOW, sizeof(uint64_t));
-	w->addrs.ring_n = calloc(MAX_CHUNK_THREADS, sizeof(uint64_t));
-	w->recent = calloc((size_t)MAX_CHUNK_THREADS * RECENT_BUCKETS, 1);
-	if (!w->raw || !w->out || !w->addrs.slots || !w->addrs.used ||
-	    !w->addrs.ring || !w->addrs.ring_n || !w->recent)
+	w->aring = calloc(MST__REF_WINDOW, sizeof(uint64_t));
+	w->aidx = calloc(REF_BUCKETS, sizeof(uint64_t));
+	if (!w->raw || !w->tl || !w->al || !w->pay || !w->out || !w->addrs.slots ||
+	    !w->addrs.used || !w->aring || !w->aidx)
 		return fail(w, MST_ERR_NOMEM, "cannot allocate %zu bytes of chunk buffers",
-			    w->raw_cap + w->out_cap);
+			    4 * w->raw_cap + w->out_cap);
 	(void)mst_crc32c(0, NULL, 0);     /* build the tables now, not in a handler */
 	if (w->level != -1) {
 		size_t r;
@@ -169,9 +214,9 @@ int mst_writer_open(struct mst_writer **out, int fd,
 		/* zstd allocates its workspace on first use, sized for the
 		 * input: compress one full chunk of zeros now so that no later
 		 * chunk allocates. */
-		memset(w->raw, 0, w->raw_cap);
-		r = ZSTD_compressCCtx(w->cctx, w->out, w->out_cap, w->raw,
-				      w->raw_cap, w->level);
+		memset(w->pay, 0, pay_cap_for(w->raw_cap));
+		r = ZSTD_compressCCtx(w->cctx, w->out, w->out_cap, w->pay,
+				      pay_cap_for(w->raw_cap), w->level);
 		if (ZSTD_isError(r))
 			return fail(w, MST_ERR_INVALID, "zstd: %s", ZSTD_getErrorName(r));
 	}
@@ -187,43 +232,58 @@ int mst_writer_open(struct mst_writer **out, int fd,
 	return MST_OK;
 }
 
+/* Joins the lanes into one payload (FORMAT.md §5): its length. */
+static size_t join_lanes(struct mst_writer *w)
+{
+	struct mst__out o = { w->pay, 0, LANE_HDR, 0 };
+
+	if (!chunk_fill(w))
+		return 0;               /* an empty chunk has no lanes */
+	mst__put_vu(&o, w->tl_len);
+	mst__put_vu(&o, w->al_len);
+	memcpy(w->pay + o.len, w->tl, w->tl_len);
+	o.len += w->tl_len;
+	memcpy(w->pay + o.len, w->al, w->al_len);
+	o.len += w->al_len;
+	memcpy(w->pay + o.len, w->raw, w->raw_len);
+	return o.len + w->raw_len;
+}
+
 /* Compresses (or stores) the chunk being filled and hands it on. */
 static int write_chunk(struct mst_writer *w)
 {
 	uint8_t *h = w->out;
-	size_t stored = w->raw_len;
+	size_t raw = join_lanes(w), stored = raw;
 	uint8_t enc = MST__ENC_STORED;
 	uint32_t crc;
 
 	if (w->level != -1) {
 		size_t r = ZSTD_compressCCtx(w->cctx, h + MST__CHUNK_HDR_LEN,
 					     w->out_cap - MST__CHUNK_HDR_LEN,
-					     w->raw, w->raw_len, w->level);
+					     w->pay, raw, w->level);
 		if (ZSTD_isError(r)) {
 			w->failed = MST_ERR_IO;
 			return fail(w, MST_ERR_IO, "zstd: %s", ZSTD_getErrorName(r));
 		}
 		/* Incompressible data is stored: smaller, and cheaper to read. */
-		if (r < w->raw_len) {
+		if (r < raw) {
 			stored = r;
 			enc = MST__ENC_ZSTD;
 		}
 	}
 	if (enc == MST__ENC_STORED)
-		memcpy(h + MST__CHUNK_HDR_LEN, w->raw, w->raw_len);
+		memcpy(h + MST__CHUNK_HDR_LEN, w->pay, raw);
 	memcpy(h, MST__SYNC, 4);
 	h[4] = enc;
 	h[5] = 0;
 	h[6] = h[7] = 0;
 	mst__put_le32(h + 8, stored);
-	mst__put_le32(h + 12, w->raw_len);
+	mst__put_le32(h + 12, raw);
 	crc = mst_crc32c(0, h + 4, 12);
 	crc = mst_crc32c(crc, h + MST__CHUNK_HDR_LEN, stored);
 	mst__put_le32(h + 16, crc);
 
-	w->raw_len = 0;
-	w->d_time = 0;
-	mst__tab_clear(&w->addrs);
+	chunk_reset(w);
 	return emit(w, h, MST__CHUNK_HDR_LEN + stored);
 }
 
@@ -232,7 +292,7 @@ int mst_writer_flush(struct mst_writer *w)
 	assert(w);
 	if (w->failed)
 		return w->failed;
-	if (!w->raw_len)
+	if (!chunk_fill(w))
 		return MST_OK;
 	return write_chunk(w);
 }
@@ -386,45 +446,68 @@ static const uint8_t ext_code[] = {
 };
 
 /*
- * Encodes REC at the cursor with delta state *T and *A, the last address
- * of the record's thread; BACK >= 0 makes a FREE a FREE_RECENT. On overflow the cursor says so and the caller
- * retries in a fresh chunk, re-encoding against the reset state.
+ * Where an event record goes (FORMAT.md §5): the three lanes of the chunk
+ * and the delta state it moves. A copy is encoded into, and kept only when
+ * the record fitted.
  */
-static void encode_record(struct mst__out *o, const struct mst_record *rec,
-			  uint64_t *t, uint64_t *a, int back)
+struct enc {
+	struct mst__out rec, tl, al;
+	uint64_t t;                   /* time chain */
+	uint64_t a;                   /* address chain of the event's thread */
+	uint64_t cur;                 /* current thread */
+	uint64_t ref;                 /* next FREE_REF's expected allocation */
+	int64_t n;                    /* a FREE's allocation in the chunk, or -1 */
+};
+
+/* The type byte of an event record of THREAD; it becomes current. */
+static void put_event_type(struct enc *e, unsigned base, unsigned func, uint64_t thread)
 {
+	if (thread == e->cur) {
+		mst__put_u8(&e->rec, base + func);
+	} else {
+		mst__put_u8(&e->rec, base + func + MST__T_THREAD);
+		mst__put_vu(&e->rec, thread);
+		e->cur = thread;
+	}
+}
+
+/*
+ * Encodes REC. On overflow a cursor says so and the caller retries in a
+ * fresh chunk, re-encoding against the reset state.
+ */
+static void encode_record(struct enc *e, const struct mst_record *rec)
+{
+	struct mst__out *o = &e->rec;
+
 	switch (rec->type) {
 	case MST_REC_ALLOC: {
 		const struct mst_alloc *al = &rec->u.alloc;
-		mst__put_u8(o, MST__T_ALLOC);
-		put_time(o, t, al->time);
-		mst__put_vu(o, al->thread);
-		mst__put_u8(o, al->func);
-		mst__put_va(o, al->addr - *a);
-		*a = al->addr;
+		put_event_type(e, MST__T_ALLOC, al->func, al->thread);
 		mst__put_vu(o, al->size);
 		mst__put_vu(o, al->stack);
 		if (mst_alloc_func_has_alignment(al->func))
 			mst__put_vu(o, al->alignment);
+		put_time(&e->tl, &e->t, al->time);
+		mst__put_va(&e->al, al->addr - e->a);
+		e->a = al->addr;
 		if (mst_alloc_func_is_realloc(al->func))
 			/* NULL is old address 0 (FORMAT.md §5.1). */
-			mst__put_va(o, al->old_addr - *a);
+			mst__put_va(&e->al, al->old_addr - al->addr);
 		return;
 	}
 	case MST_REC_FREE: {
 		const struct mst_free *f = &rec->u.free;
-		/* A free of one of the thread's latest allocations names it
-		 * by its distance back: a byte instead of an address delta. */
-		mst__put_u8(o, back >= 0 ? MST__T_FREE_RECENT : MST__T_FREE);
-		put_time(o, t, f->time);
-		mst__put_vu(o, f->thread);
-		mst__put_u8(o, f->func);
-		if (back >= 0)
-			mst__put_vu(o, back);
-		else
-			mst__put_va(o, f->addr - *a);
-		*a = f->addr;
+		put_event_type(e, e->n >= 0 ? MST__T_FREE_REF : MST__T_FREE, f->func,
+			       f->thread);
 		mst__put_vu(o, f->stack);
+		put_time(&e->tl, &e->t, f->time);
+		if (e->n >= 0) {
+			mst__put_vs(&e->al, e->n - (int64_t)e->ref);
+			e->ref = (uint64_t)e->n + 1;
+		} else {
+			mst__put_va(&e->al, f->addr - e->a);
+		}
+		e->a = f->addr;
 		return;
 	}
 	case MST_REC_STACK:
@@ -443,7 +526,7 @@ static void encode_record(struct mst__out *o, const struct mst_record *rec,
 		}
 		body = o->len + 4;
 		o->len = body;
-		encode_body(o, rec, t);
+		encode_body(o, rec, &e->t);
 		if (o->overflow)
 			return;
 		len = o->len - body;
@@ -527,20 +610,24 @@ static int check_record(struct mst_writer *w, const struct mst_record *rec)
 	return 0;
 }
 
-/* Doubles the buffers (up to the format's limit) for one oversized record. */
+/* Doubles the record lane (up to the format's limit) for one oversized record. */
 static int grow(struct mst_writer *w)
 {
-	size_t cap = w->raw_cap * 2;
-	uint8_t *raw, *out;
+	size_t cap = w->raw_cap * 2, max = MST__MAX_RAW - LANE_HDR - EVENT_MAX_BYTES;
+	uint8_t *raw, *pay, *out;
 
-	if (w->raw_cap >= MST__MAX_RAW)
+	if (w->raw_cap >= max)
 		return fail(w, MST_ERR_LIMIT, "record larger than the 16 MiB chunk limit");
-	if (cap > MST__MAX_RAW)
-		cap = MST__MAX_RAW;
+	if (cap > max)
+		cap = max;
 	raw = realloc(w->raw, cap);
 	if (!raw)
 		return fail(w, MST_ERR_NOMEM, "cannot grow the chunk buffer to %zu bytes", cap);
 	w->raw = raw;
+	pay = realloc(w->pay, pay_cap_for(cap));
+	if (!pay)
+		return fail(w, MST_ERR_NOMEM, "cannot grow the chunk buffer to %zu bytes", cap);
+	w->pay = pay;
 	out = realloc(w->out, out_cap_for(cap));
 	if (!out)
 		return fail(w, MST_ERR_NOMEM, "cannot grow the output buffer");
@@ -551,42 +638,44 @@ static int grow(struct mst_writer *w)
 }
 
 /*
- * Which of a thread's latest ALLOCs a FREE names (FREE_RECENT). A scan of
- * the 64-address window cost more than the rest of the encoding together,
- * so the writer keeps, per window, a direct-mapped index from an address's
- * hash to the ring position that last held it. A collision only loses a
- * byte or two (the FREE is written with its address delta instead); it can
- * never name a wrong block, since a position is used only when the ring
- * still holds ADDR there, and any position holding ADDR decodes to ADDR.
+ * Which of the chunk's allocations a FREE names (FREE_REF), or -1. A
+ * direct-mapped index from an address's hash to the number of the
+ * allocation that last had it; the ring of the latest allocations' addresses
+ * confirms it. A collision only costs a few bytes (the FREE is written with
+ * its address instead); it can never name a wrong block: an allocation is
+ * named only while the ring still holds ADDR for it, and a block is never
+ * allocated twice without a free between, which drops its entry.
  */
-static inline size_t recent_slot(uint32_t win, uint64_t addr)
+static inline size_t ref_bucket(uint64_t addr)
 {
-	return (size_t)win * RECENT_BUCKETS +
-	       (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> RECENT_SHIFT);
+	return (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> REF_SHIFT);
 }
 
-static inline int recent_find(const struct mst_writer *w, uint32_t win, uint64_t addr)
+static inline int64_t ref_find(const struct mst_writer *w, uint64_t addr)
 {
-	uint64_t n = w->addrs.ring_n[win];
-	unsigned p = w->recent[recent_slot(win, addr)];
+	uint64_t g = w->aidx[ref_bucket(addr)];
 
-	if (!p--)
+	if (!g--)
 		return -1;
-	if (p >= (n < MST__WINDOW ? n : MST__WINDOW) ||
-	    w->addrs.ring[(size_t)win * MST__WINDOW + p] != addr)
+	if (g < w->chunk_base || w->allocs - g > MST__REF_WINDOW ||
+	    w->aring[g % MST__REF_WINDOW] != addr)
 		return -1;
-	return (int)((n - 1 - p) & (MST__WINDOW - 1));
+	return (int64_t)(g - w->chunk_base);
 }
 
-static inline void recent_push(struct mst_writer *w, uint32_t win, uint64_t addr)
+/* Remembers allocation number w->allocs (not yet counted) at ADDR. */
+static inline void ref_alloc(struct mst_writer *w, uint64_t addr)
 {
-	w->recent[recent_slot(win, addr)] =
-		(uint8_t)(w->addrs.ring_n[win] % MST__WINDOW + 1);
-	mst__ring_push(&w->addrs, win, addr);
+	w->aring[w->allocs % MST__REF_WINDOW] = addr;
+	w->aidx[ref_bucket(addr)] = ++w->allocs;
 }
 
-/* Bytes an ALLOC or FREE can take at most (type, 6 varints, 2 flag bytes). */
-#define EVENT_MAX_BYTES 96
+/* ADDR was freed: no later FREE may name its allocation. */
+static inline void ref_drop(struct mst_writer *w, uint64_t addr)
+{
+	w->aidx[ref_bucket(addr)] = 0;
+}
+
 
 static inline uint8_t *fast_vu(uint8_t *p, uint64_t v)
 {
@@ -620,10 +709,10 @@ static inline int add_event_fast(struct mst_writer *w, const struct mst_record *
 	uint64_t thread, time, addr, stack;
 	struct mst__addr_slot *sl;
 	unsigned func;
-	uint8_t *p, *start;
-	size_t i;
+	uint8_t *p, *t, *a;
 
-	if (w->raw_len + EVENT_MAX_BYTES > w->chunk_size || (!w->header_done && !w->append))
+	if (chunk_fill(w) + EVENT_MAX_BYTES > w->chunk_size ||
+	    (!w->header_done && !w->append))
 		return 0;
 	if (rec->type == MST_REC_ALLOC) {
 		thread = rec->u.alloc.thread;
@@ -644,49 +733,55 @@ static inline int add_event_fast(struct mst_writer *w, const struct mst_record *
 	}
 	if (time < w->last_time || stack > w->stacks)
 		return 0;               /* the general path says what is wrong */
-	i = w->last_slot;
-	sl = &w->addrs.slots[i];
+	sl = &w->addrs.slots[w->last_slot];
 	if (!sl->busy || sl->thread != thread) {
-		i = mst__tab_find(&w->addrs, thread);
+		size_t i = mst__tab_find(&w->addrs, thread);
 		sl = &w->addrs.slots[i];
 		if (!sl->busy)
 			return 0;       /* a thread new to this chunk */
 		w->last_slot = i;
 	}
-	start = p = w->raw + w->raw_len;
+	p = w->raw + w->raw_len;
+	t = fast_vu(w->tl + w->tl_len, time - w->d_time);
+	a = w->al + w->al_len;
 	if (rec->type == MST_REC_ALLOC) {
 		const struct mst_alloc *al = &rec->u.alloc;
 
 		addr = al->addr;
-		*p++ = MST__T_ALLOC;
-		p = fast_vu(p, time - w->d_time);
-		p = fast_vu(p, thread);
-		*p++ = (uint8_t)func;
-		p = fast_va(p, addr - sl->addr);
+		*p++ = (uint8_t)(MST__T_ALLOC + func + (thread == w->cur_thread ? 0 : MST__T_THREAD));
+		if (thread != w->cur_thread)
+			p = fast_vu(p, thread);
 		p = fast_vu(p, al->size);
 		p = fast_vu(p, stack);
 		if (mst_alloc_func_has_alignment(func))
 			p = fast_vu(p, al->alignment);
+		a = fast_va(a, addr - sl->addr);
 		if (mst_alloc_func_is_realloc(func))
-			p = fast_va(p, al->old_addr - addr);
-		recent_push(w, sl->win, addr);
+			a = fast_va(a, al->old_addr - addr);
+		ref_alloc(w, addr);
 	} else {
-		int back;
+		int64_t n;
 
 		addr = rec->u.free.addr;
-		back = recent_find(w, sl->win, addr);
-		*p++ = back >= 0 ? MST__T_FREE_RECENT : MST__T_FREE;
-		p = fast_vu(p, time - w->d_time);
-		p = fast_vu(p, thread);
-		*p++ = (uint8_t)func;
-		if (back >= 0)
-			p = fast_vu(p, (uint64_t)back);
-		else
-			p = fast_va(p, addr - sl->addr);
+		n = ref_find(w, addr);
+		*p++ = (uint8_t)((n >= 0 ? MST__T_FREE_REF : MST__T_FREE) + func +
+				 (thread == w->cur_thread ? 0 : MST__T_THREAD));
+		if (thread != w->cur_thread)
+			p = fast_vu(p, thread);
 		p = fast_vu(p, stack);
+		if (n >= 0) {
+			a = fast_vu(a, mst__zigzag(n - (int64_t)w->ref));
+			w->ref = (uint64_t)n + 1;
+			ref_drop(w, addr);
+		} else {
+			a = fast_va(a, addr - sl->addr);
+		}
 	}
 	sl->addr = addr;
-	w->raw_len += (size_t)(p - start);
+	w->cur_thread = thread;
+	w->raw_len = (size_t)(p - w->raw);
+	w->tl_len = (size_t)(t - w->tl);
+	w->al_len = (size_t)(a - w->al);
 	w->d_time = time;
 	w->last_time = time;
 	w->events++;
@@ -699,7 +794,7 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 
 	assert(w && rec);
 	if (!w->failed && add_event_fast(w, rec)) {
-		if (w->raw_len >= w->chunk_size)
+		if (chunk_fill(w) >= w->chunk_size)
 			return write_chunk(w);
 		return MST_OK;
 	}
@@ -711,12 +806,16 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 	for (;;) {
 		/* Fill up to the chunk size; a record alone in its chunk may
 		 * use all of a grown buffer. */
-		size_t cap = w->raw_len ? w->chunk_size : w->raw_cap;
-		struct mst__out o = { w->raw, w->raw_len, cap > w->raw_len ? cap : w->raw_len, 0 };
-		uint64_t t = w->d_time, a = 0, thread = 0;
+		size_t fill = chunk_fill(w), limit = fill ? w->chunk_size : w->raw_cap;
+		struct enc e = {
+			.rec = { w->raw, w->raw_len, w->raw_cap, 0 },
+			.tl = { w->tl, w->tl_len, w->lane_cap, 0 },
+			.al = { w->al, w->al_len, w->lane_cap, 0 },
+			.t = w->d_time, .cur = w->cur_thread, .ref = w->ref, .n = -1,
+		};
+		uint64_t thread = 0;
 		size_t slot = 0;
 		int ev = rec->type == MST_REC_ALLOC || rec->type == MST_REC_FREE;
-		int back = -1;
 
 		if (ev) {
 			thread = rec->type == MST_REC_ALLOC ? rec->u.alloc.thread : rec->u.free.thread;
@@ -727,25 +826,31 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 					return st;
 				continue;
 			}
-			if (w->addrs.slots[slot].busy) {
-				a = w->addrs.slots[slot].addr;
-				if (rec->type == MST_REC_FREE)
-					back = recent_find(w, w->addrs.slots[slot].win,
-							   rec->u.free.addr);
-			}
+			if (w->addrs.slots[slot].busy)
+				e.a = w->addrs.slots[slot].addr;
+			if (rec->type == MST_REC_FREE)
+				e.n = ref_find(w, rec->u.free.addr);
 		}
-		encode_record(&o, rec, &t, &a, back);
-		if (!o.overflow) {
-			w->raw_len = o.len;
-			w->d_time = t;
+		encode_record(&e, rec);
+		if (!e.rec.overflow && !e.tl.overflow && !e.al.overflow &&
+		    e.rec.len + e.tl.len + e.al.len <= (fill ? limit : limit + EVENT_MAX_BYTES)) {
+			w->raw_len = e.rec.len;
+			w->tl_len = e.tl.len;
+			w->al_len = e.al.len;
+			w->d_time = e.t;
+			w->cur_thread = e.cur;
+			w->ref = e.ref;
 			if (ev) {
-				mst__tab_set(&w->addrs, slot, thread, a);
+				mst__tab_set(&w->addrs, slot, thread, e.a);
+				w->last_slot = slot;
 				if (rec->type == MST_REC_ALLOC)
-					recent_push(w, w->addrs.slots[slot].win, a);
+					ref_alloc(w, e.a);
+				else if (e.n >= 0)
+					ref_drop(w, e.a);
 			}
 			break;
 		}
-		if (w->raw_len) {
+		if (fill) {
 			st = write_chunk(w);
 			if (st)
 				return st;
@@ -764,7 +869,7 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 	case MST_REC_FREE: w->events++; break;
 	default: break;
 	}
-	if (w->raw_len >= w->chunk_size)
+	if (chunk_fill(w) >= w->chunk_size)
 		return write_chunk(w);
 	return MST_OK;
 }
@@ -804,9 +909,11 @@ int mst_writer_close(struct mst_writer *w)
 	ZSTD_freeCCtx(w->cctx);
 	free(w->addrs.slots);
 	free(w->addrs.used);
-	free(w->addrs.ring);
-	free(w->addrs.ring_n);
-	free(w->recent);
+	free(w->aring);
+	free(w->aidx);
+	free(w->tl);
+	free(w->al);
+	free(w->pay);
 	free(w->raw);
 	free(w->out);
 	free(w);

@@ -205,7 +205,7 @@ print(len(d["processes"]), t["allocations"], t["bytes_allocated"], t["leaked_byt
 	assert_line --index 0 'usage: ms-stats [options] [TRACE...]'
 	run ms-stats --version
 	assert_success
-	assert_output --regexp '^ms-stats \(memscope\) [0-9.]+, trace format 1\.0$'
+	assert_output --regexp '^ms-stats \(memscope\) [0-9.]+, trace format 2\.0$'
 	run sh -c 'ms-stats --help > /dev/full'
 	assert_failure 1
 }

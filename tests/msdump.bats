@@ -8,7 +8,7 @@ load test_helper
 	run msdump "$FIXTURES/valid-small.memscope"
 	assert_success
 	assert_equal "${#lines[@]}" 27
-	assert_line --index 0 --partial "header version=1.0 "
+	assert_line --index 0 --partial "header version=2.0 "
 	assert_line --index 0 --partial " pid=4242 ppid=1 session=000102030405060708090a0b0c0d0e0f program=/usr/bin/demo argc=2 argv[0]=demo argv[1]=--fast "
 	assert_line "module t=120 id=1 base=0x555555554000 path=/usr/bin/demo build_id=0102030405060708090a0b0c0d0e0f1011121314 segs=2 seg=0x0+0x1000@0x0:r-- seg=0x1000+0x2000@0x1000:r-x"
 	assert_line "stack id=2 parent=1 ip=0x555555555200"
@@ -48,9 +48,9 @@ load test_helper
 @test "msdump: truncated chunk prints the records before it, then fails" {
 	run msdump "$FIXTURES/truncated-chunk.memscope"
 	assert_failure 1
-	assert_line "msdump: truncated chunk 4 at byte 428: stream ends after 23 of 68 bytes"
-	assert_line "label t=330 thread=1 addr=0x5555555a2000 name=buffer type=char[200]"
-	refute_line --partial "task_begin"
+	assert_line "msdump: truncated chunk 4 at byte 438: stream ends after 23 of 50 bytes"
+	assert_line "alloc t=350 thread=1 func=malloc addr=0x5555555a3000 size=1000 stack=2"
+	refute_line --partial "task_end"
 }
 
 @test "msdump --summary: a trace without END says complete=0 and fails" {
@@ -64,10 +64,10 @@ load test_helper
 @test "msdump: damaged and foreign inputs fail with the reader's detail" {
 	run msdump "$FIXTURES/bad-crc.memscope"
 	assert_failure 1
-	assert_line "msdump: corrupt chunk 2 at byte 141: crc mismatch"
+	assert_line "msdump: corrupt chunk 2 at byte 143: crc mismatch"
 	run msdump "$FIXTURES/future-major.memscope"
 	assert_failure 1
-	assert_output "msdump: trace format 2.0 is newer than this reader's 1.x: upgrade memscope"
+	assert_output "msdump: trace format 3.0 is newer than this reader's 2.x: upgrade memscope"
 	run msdump "$FIXTURES/not-a-trace.txt"
 	assert_failure 1
 	assert_output "msdump: not a memscope trace (bad magic)"

@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 	save("oversized-chunk.memscope", t.p, t.len);
 	/* A newer major version. */
 	memcpy(t.p, m.p, m.len);
-	mst__put_le16(t.p + 8, 2);
+	mst__put_le16(t.p + 8, MST_FORMAT_MAJOR + 1);
 	save("future-major.memscope", t.p, t.len);
 	free(t.p);
 	membuf_free(&m);
@@ -308,9 +308,9 @@ int main(int argc, char **argv)
 	membuf_free(&m);
 
 	/*
-	 * Minor version 1.1: an unknown extension record (0x60), a known
+	 * Minor version x.1: an unknown extension record (0x60), a known
 	 * THREAD_START with an extra trailing field, a SKIP record and a
-	 * chunk of unknown encoding 7. A 1.0 reader reads it whole.
+	 * chunk of unknown encoding 7. An x.0 reader reads it whole.
 	 */
 	w = open_mem(&m, 0);
 	write_header(w);
@@ -320,6 +320,8 @@ int main(int argc, char **argv)
 	{
 		uint8_t p[64], b[16];
 		struct mst__out o = { p, 0, sizeof(p), 0 }, ob = { b, 0, sizeof(b), 0 };
+		mst__put_vu(&o, 0);             /* empty time lane */
+		mst__put_vu(&o, 0);             /* empty address lane */
 		mst__put_vu(&o, 0x60);
 		mst__put_bytes(&o, "abc", 3);
 		mst__put_vu(&ob, 205);          /* time, absolute at chunk start */

@@ -12,6 +12,7 @@
 #include "trace_io.h"
 
 #include <fcntl.h>
+#include <assert.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -52,10 +53,33 @@ static void hand_chunk(struct membuf *m, uint8_t enc, const void *payload,
 	membuf_sink(m, payload, stored);
 }
 
-/* A stored chunk of the records in O. */
+/*
+ * The payload of a chunk (FORMAT.md §5) in BUF: lane lengths, then the time
+ * lane TL, the address lane AL (either may be NULL: empty) and the records.
+ */
+static size_t join(uint8_t *buf, size_t cap, const struct mst__out *rec,
+		   const struct mst__out *tl, const struct mst__out *al)
+{
+	struct mst__out o = { buf, 0, cap, 0 };
+
+	mst__put_vu(&o, tl ? tl->len : 0);
+	mst__put_vu(&o, al ? al->len : 0);
+	if (tl && tl->len)
+		mst__put_raw(&o, tl->p, tl->len);
+	if (al && al->len)
+		mst__put_raw(&o, al->p, al->len);
+	mst__put_raw(&o, rec->p, rec->len);
+	assert(!o.overflow);
+	return o.len;
+}
+
+/* A stored chunk of the records in O (no event records: empty lanes). */
 static void out_chunk(struct membuf *m, struct mst__out *o)
 {
-	hand_chunk(m, MST__ENC_STORED, o->p, o->len, o->len);
+	static uint8_t pay[1 << 16];
+	size_t len = join(pay, sizeof(pay), o, NULL, NULL);
+
+	hand_chunk(m, MST__ENC_STORED, pay, len, len);
 }
 
 static void end_trace(struct membuf *m, uint64_t t)
@@ -136,11 +160,18 @@ static void test_versions(void)
 	uint64_t n;
 	struct mst_reader_stats st;
 
-	start_trace(&m, 2, 0);
+	start_trace(&m, 3, 0);
 	end_trace(&m, 1);
 	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
-	      strcmp(d, "trace format 2.0 is newer than this reader's 1.x: upgrade memscope") == 0,
-	      "major 2 refused: %s", d);
+	      strcmp(d, "trace format 3.0 is newer than this reader's 2.x: upgrade memscope") == 0,
+	      "major 3 refused: %s", d);
+	membuf_free(&m);
+
+	start_trace(&m, 1, 0);
+	end_trace(&m, 1);
+	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
+	      strcmp(d, "trace format 1.0 is older than this reader's 2.x and cannot be read") == 0,
+	      "major 1 refused: %s", d);
 	membuf_free(&m);
 
 	start_trace(&m, 7, 3);
@@ -154,10 +185,10 @@ static void test_versions(void)
 	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION, "major 0 refused: %s", d);
 	membuf_free(&m);
 
-	start_trace(&m, 1, 200);
+	start_trace(&m, MST_FORMAT_MAJOR, 200);
 	end_trace(&m, 1);
 	CHECK(drain(&m, &n, &st, d, sizeof(d)) == MST_END && n == 2 && st.complete,
-	      "minor 200 of major 1 reads");
+	      "minor 200 of this major reads");
 	membuf_free(&m);
 }
 
@@ -173,7 +204,7 @@ static void test_extensions(void)
 	char d[512];
 	int fd, s, saw = 0;
 
-	start_trace(&m, 1, 1);
+	start_trace(&m, MST_FORMAT_MAJOR, 1);
 	/* Unknown extension records of several sizes and type widths. */
 	mst__put_vu(&o, 0x40 + 50);
 	mst__put_bytes(&o, "abc", 3);
@@ -218,7 +249,7 @@ static void test_extensions(void)
 	membuf_free(&m);
 
 	/* An unknown-encoding chunk still has its crc checked. */
-	start_trace(&m, 1, 1);
+	start_trace(&m, MST_FORMAT_MAJOR, 1);
 	hand_chunk(&m, 9, "abcd", 4, 4);
 	m.p[m.len - 1] ^= 1;
 	end_trace(&m, 1);
@@ -227,19 +258,36 @@ static void test_extensions(void)
 	membuf_free(&m);
 }
 
-/* One hand-made chunk of bytes B after the HEADER; returns the status. */
-static int try_chunk(const uint8_t *b, size_t len, char *d, size_t dlen)
+/* One hand-made chunk of payload B after the HEADER; returns the status. */
+static int try_raw(const uint8_t *b, size_t len, char *d, size_t dlen)
 {
 	struct membuf m;
 	uint64_t n;
 	int s;
 
-	start_trace(&m, 1, 0);
+	start_trace(&m, MST_FORMAT_MAJOR, 0);
 	hand_chunk(&m, MST__ENC_STORED, b, len, len);
 	end_trace(&m, UINT64_MAX);
 	s = drain(&m, &n, NULL, d, dlen);
 	membuf_free(&m);
 	return s;
+}
+
+/* try_raw on a chunk of three lanes (FORMAT.md §5). */
+static int try_lanes(const struct mst__out *rec, const struct mst__out *tl,
+		     const struct mst__out *al, char *d, size_t dlen)
+{
+	static uint8_t pay[1 << 16];
+
+	return try_raw(pay, join(pay, sizeof(pay), rec, tl, al), d, dlen);
+}
+
+/* try_raw on a chunk of the records B, with no event records. */
+static int try_chunk(const uint8_t *b, size_t len, char *d, size_t dlen)
+{
+	struct mst__out o = { (uint8_t *)b, len, len, 0 };
+
+	return try_lanes(&o, NULL, NULL, d, dlen);
 }
 
 static void test_bad_records(void)
@@ -248,52 +296,91 @@ static void test_bad_records(void)
 	uint8_t p[128];
 	struct mst__out o;
 
-#define RESET() (o = (struct mst__out){ p, 0, sizeof(p), 0 })
+	uint8_t tb_[64], ab_[64];
+	struct mst__out t, a;
+
+#define RESET() (o = (struct mst__out){ p, 0, sizeof(p), 0 }, \
+		 t = (struct mst__out){ tb_, 0, sizeof(tb_), 0 }, \
+		 a = (struct mst__out){ ab_, 0, sizeof(ab_), 0 })
 	RESET();
-	mst__put_vu(&o, 0x06);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x06"),
-	      "core type 0x06 is corrupt: %s", d);
-	RESET();        /* FREE_RECENT with no ALLOC of its thread in the chunk */
-	mst__put_vu(&o, MST__T_FREE_RECENT);
-	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
-	mst__put_vu(&o, 0); mst__put_vu(&o, 0);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "FREE_RECENT"),
-	      "FREE_RECENT without a recent allocation is corrupt: %s", d);
-	RESET();        /* ALLOC on thread 1, FREE_RECENT 1 back (only 0 exists) */
-	mst__put_vu(&o, MST__T_ALLOC);
-	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
-	mst__put_va(&o, 0x1000); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
-	mst__put_vu(&o, MST__T_FREE_RECENT);
-	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
+	mst__put_vu(&o, 0x05);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x05"),
+	      "core type 0x05 (FREE_RECENT in 1.0) is corrupt: %s", d);
+	RESET();
+	mst__put_vu(&o, 0x1d);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x1d"),
+	      "core type 0x1d (after the last FREE_REF) is corrupt: %s", d);
+	RESET();
+	mst__put_vu(&o, 0x3d);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x3d"),
+	      "core type 0x3d is corrupt: %s", d);
+	RESET();
+	mst__put_vu(&o, 0x23);
+	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown core record type 0x23"),
+	      "STACK + the thread bit is no event: %s", d);
+	RESET();        /* FREE_REF with no allocation in the chunk */
+	mst__put_vu(&o, MST__T_FREE_REF + MST_FREE_FREE + MST__T_THREAD);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 0);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "FREE_RECENT"),
-	      "FREE_RECENT further back than the thread's allocations is corrupt: %s", d);
+	mst__put_vu(&t, 1);
+	mst__put_vs(&a, 0);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "FREE_REF"),
+	      "FREE_REF without an allocation is corrupt: %s", d);
+	RESET();        /* one ALLOC, then FREE_REF 1 past it, then 1 before it */
+	for (int k = 0; k < 2; k++) {
+		RESET();
+		mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
+		mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+		mst__put_vu(&t, 1);
+		mst__put_va(&a, 0x1000);
+		mst__put_vu(&o, MST__T_FREE_REF + MST_FREE_FREE);
+		mst__put_vu(&o, 0);
+		mst__put_vu(&t, 1);
+		mst__put_vs(&a, k ? -1 : 1);
+		CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "FREE_REF"),
+		      "FREE_REF %s the chunk's allocations is corrupt: %s", k ? "before" : "past", d);
+	}
 	{
-		/* Two ALLOCs on thread 1, one on thread 2, FREE_RECENT 1 back
-		 * on thread 1: the first address, whatever thread 2 did. */
+		/* ALLOCs on threads 1, 1, 2; thread 2 frees thread 1's first
+		 * by reference (0), then the next one (delta 0 again), then
+		 * thread 1 the last (delta 0): each names its own block. */
 		struct membuf m;
 		struct mst_reader *r;
 		const struct mst_record *rec;
-		uint64_t got = 0;
-		int fd, s;
+		uint64_t got[3] = { 0 }, want[3] = { 0x1000, 0x1040, 0x9000 }, thr[3] = { 0 };
+		int fd, s, nf = 0;
+		uint8_t pay[256];
 		RESET();
 		for (int i = 0; i < 3; i++) {
-			mst__put_vu(&o, MST__T_ALLOC);
-			mst__put_vu(&o, 1); mst__put_vu(&o, i == 2 ? 2 : 1); mst__put_u8(&o, 1);
-			mst__put_va(&o, i == 1 ? 0x40 : 0x1000); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+			mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + (i != 1 ? MST__T_THREAD : 0));
+			if (i != 1)
+				mst__put_vu(&o, i == 2 ? 2 : 1);
+			mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+			mst__put_vu(&t, 1);
+			mst__put_va(&a, i == 1 ? 0x40 : i == 2 ? 0x9000 : 0x1000);
 		}
-		mst__put_vu(&o, MST__T_FREE_RECENT);
-		mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
-		mst__put_vu(&o, 1); mst__put_vu(&o, 0);
-		start_trace(&m, 1, 0);
-		hand_chunk(&m, MST__ENC_STORED, p, o.len, o.len);
+		for (int i = 0; i < 3; i++) {
+			mst__put_vu(&o, MST__T_FREE_REF + MST_FREE_FREE + (i != 1 ? MST__T_THREAD : 0));
+			if (i != 1)
+				mst__put_vu(&o, i == 2 ? 1 : 2);
+			mst__put_vu(&o, 0);
+			mst__put_vu(&t, 1);
+			mst__put_vs(&a, 0);
+		}
+		start_trace(&m, MST_FORMAT_MAJOR, 0);
+		size_t len = join(pay, sizeof(pay), &o, &t, &a);
+		hand_chunk(&m, MST__ENC_STORED, pay, len, len);
 		end_trace(&m, 100);
 		s = open_bytes(&r, &fd, m.p, m.len);
 		while (s == MST_OK && (s = mst_reader_next(r, &rec)) == MST_OK)
-			if (rec->type == MST_REC_FREE)
-				got = rec->u.free.addr;
-		CHECK(s == MST_END && got == 0x1000, "FREE_RECENT 1 back names the thread's previous ALLOC (0x%llx)",
-		      (unsigned long long)got);
+			if (rec->type == MST_REC_FREE && nf < 3) {
+				thr[nf] = rec->u.free.thread;
+				got[nf++] = rec->u.free.addr;
+			}
+		CHECK(s == MST_END && nf == 3 && !memcmp(got, want, sizeof(got)) &&
+		      thr[0] == 2 && thr[1] == 2 && thr[2] == 1,
+		      "FREE_REF names allocations of any thread in order (0x%llx 0x%llx 0x%llx): %s",
+		      (unsigned long long)got[0], (unsigned long long)got[1],
+		      (unsigned long long)got[2], mst_reader_error(r));
 		close_bytes(r, fd);
 		membuf_free(&m);
 	}
@@ -301,32 +388,56 @@ static void test_bad_records(void)
 	mst__put_vu(&o, 0);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "type 0 is corrupt");
 
-	RESET();        /* ALLOC with func 14 */
-	mst__put_vu(&o, MST__T_ALLOC);
-	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 14);
-	mst__put_va(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "unknown allocation function"),
-	      "alloc func 14 is corrupt: %s", d);
-	RESET();        /* FREE with func 6 */
-	mst__put_vu(&o, MST__T_FREE);
-	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 6);
-	mst__put_va(&o, 16); mst__put_vu(&o, 0);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "free func 6 is corrupt: %s", d);
 	RESET();        /* ALLOC naming stack 5 before any STACK */
-	mst__put_vu(&o, MST__T_ALLOC);
-	mst__put_vu(&o, 1); mst__put_vu(&o, 1); mst__put_u8(&o, 1);
-	mst__put_va(&o, 16); mst__put_vu(&o, 8); mst__put_vu(&o, 5);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "stack node not yet defined"),
+	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 5);
+	mst__put_vu(&t, 1);
+	mst__put_va(&a, 16);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "stack node not yet defined"),
 	      "an undefined stack is corrupt: %s", d);
+	RESET();        /* ALLOC whose time lane is empty */
+	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+	mst__put_va(&a, 16);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "time lane ends"),
+	      "an event without its time is corrupt: %s", d);
+	RESET();        /* FREE whose address lane is empty */
+	mst__put_vu(&o, MST__T_FREE + MST_FREE_FREE + MST__T_THREAD);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 0);
+	mst__put_vu(&t, 1);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "address lane ends"),
+	      "an event without its address is corrupt: %s", d);
+	RESET();        /* a time left over in its lane */
+	mst__put_vu(&o, MST__T_FREE + MST_FREE_FREE + MST__T_THREAD);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 0);
+	mst__put_vu(&t, 1); mst__put_vu(&t, 1);
+	mst__put_va(&a, 16);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "time lane holds bytes"),
+	      "bytes left in the time lane are corrupt: %s", d);
+	RESET();        /* an address left over in its lane */
+	mst__put_vu(&o, MST__T_FREE + MST_FREE_FREE + MST__T_THREAD);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 0);
+	mst__put_vu(&t, 1);
+	mst__put_va(&a, 16); mst__put_va(&a, 16);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "address lane holds bytes"),
+	      "bytes left in the address lane are corrupt: %s", d);
+	{
+		/* lane lengths longer than the payload */
+		uint8_t bad[] = { 5, 5, 1, 2, 3 };
+		CHECK(try_raw(bad, sizeof(bad), d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "lane lengths"),
+		      "lanes longer than the chunk are corrupt: %s", d);
+	}
 	RESET();        /* STACK whose parent is itself */
 	mst__put_vu(&o, MST__T_STACK);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 0x1000);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "parent"),
 	      "a stack node that is its own parent is corrupt: %s", d);
 	RESET();        /* ALLOC cut short by the chunk end */
-	mst__put_vu(&o, MST__T_ALLOC);
+	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 1);
-	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "past the end"),
+	mst__put_vu(&t, 1);
+	mst__put_va(&a, 16);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "past the end"),
 	      "a record cut by the chunk end is corrupt: %s", d);
 	RESET();        /* THREAD_START body one field short */
 	mst__put_vu(&o, MST__T_THREAD_START);
@@ -340,22 +451,25 @@ static void test_bad_records(void)
 	      "a second HEADER is corrupt: %s", d);
 	{
 		/* 4097 threads' events in one chunk: corrupt, memory bounded. */
-		static uint8_t big[4097 * 8];
-		struct mst__out ob = { big, 0, sizeof(big), 0 };
-		for (uint64_t t = 1; t <= 4097; t++) {
-			mst__put_vu(&ob, MST__T_ALLOC);
-			mst__put_vu(&ob, 0); mst__put_vu(&ob, t); mst__put_u8(&ob, 1);
-			mst__put_va(&ob, 16); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
+		static uint8_t big[4097 * 8], bt[4097], ba[4097 * 2];
+		struct mst__out ob = { big, 0, sizeof(big), 0 }, tb = { bt, 0, sizeof(bt), 0 },
+				ab = { ba, 0, sizeof(ba), 0 };
+		for (uint64_t th = 1; th <= 4097; th++) {
+			mst__put_vu(&ob, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
+			mst__put_vu(&ob, th); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
+			mst__put_vu(&tb, 0);
+			mst__put_va(&ab, 16);
 		}
-		CHECK(try_chunk(big, ob.len, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "4096 threads"),
+		CHECK(try_lanes(&ob, &tb, &ab, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "4096 threads"),
 		      "events of 4097 threads in one chunk are corrupt: %s", d);
-		ob.len = 0;
-		for (uint64_t t = 1; t <= 4096; t++) {
-			mst__put_vu(&ob, MST__T_ALLOC);
-			mst__put_vu(&ob, 0); mst__put_vu(&ob, t); mst__put_u8(&ob, 1);
-			mst__put_va(&ob, 16); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
+		ob.len = tb.len = ab.len = 0;
+		for (uint64_t th = 1; th <= 4096; th++) {
+			mst__put_vu(&ob, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
+			mst__put_vu(&ob, th); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
+			mst__put_vu(&tb, 0);
+			mst__put_va(&ab, 16);
 		}
-		CHECK(try_chunk(big, ob.len, d, sizeof(d)) == MST_END, "4096 threads are fine: %s", d);
+		CHECK(try_lanes(&ob, &tb, &ab, d, sizeof(d)) == MST_END, "4096 threads are fine: %s", d);
 	}
 	RESET();        /* An extension length past the chunk */
 	mst__put_vu(&o, 0x41);
@@ -402,10 +516,10 @@ static void test_bad_records(void)
 	{
 		struct membuf m;
 		uint64_t n;
-		start_trace(&m, 1, 0);
-		hand_chunk(&m, MST__ENC_STORED, p, o.len, o.len);
+		start_trace(&m, MST_FORMAT_MAJOR, 0);
+		out_chunk(&m, &o);
 		p[1 + 1] = 0x03;        /* the next chunk goes back to t=3 */
-		hand_chunk(&m, MST__ENC_STORED, p, o.len, o.len);
+		out_chunk(&m, &o);
 		end_trace(&m, 10);
 		CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "backwards") && n == 2,
 		      "time going back across chunks is corrupt after the good records: %s", d);
@@ -433,7 +547,7 @@ static void test_limits(void)
 	}
 #endif
 
-	start_trace(&m, 1, 0);
+	start_trace(&m, MST_FORMAT_MAJOR, 0);
 	mst__put_le32(h + 8, 100);
 	mst__put_le32(h + 12, MST__MAX_RAW + 1);
 	membuf_sink(&m, h, sizeof(h));
@@ -441,7 +555,7 @@ static void test_limits(void)
 	      "raw_size 16 MiB + 1 is corrupt: %s", d);
 	membuf_free(&m);
 
-	start_trace(&m, 1, 0);
+	start_trace(&m, MST_FORMAT_MAJOR, 0);
 	mst__put_le32(h + 8, 0xfffffff0u);
 	mst__put_le32(h + 12, MST__MAX_RAW);
 	membuf_sink(&m, h, sizeof(h));
@@ -449,7 +563,7 @@ static void test_limits(void)
 	      "stored_size far above raw_size is corrupt: %s", d);
 	membuf_free(&m);
 
-	start_trace(&m, 1, 0);
+	start_trace(&m, MST_FORMAT_MAJOR, 0);
 	mst__put_le32(h + 8, MST__MAX_RAW + MST__MAX_RAW / 128 + 1024);
 	mst__put_le32(h + 12, MST__MAX_RAW);
 	membuf_sink(&m, h, sizeof(h));
@@ -457,7 +571,7 @@ static void test_limits(void)
 	      "the largest legal chunk is read as far as it goes: %s", d);
 	membuf_free(&m);
 
-	start_trace(&m, 1, 0);
+	start_trace(&m, MST_FORMAT_MAJOR, 0);
 	mst__put_le32(h + 8, 4);
 	mst__put_le32(h + 12, 4);
 	memcpy(h, "MSCX", 4);
@@ -473,12 +587,12 @@ static void test_limits(void)
 		size_t k;
 		memset(src, 'q', sizeof(src));
 		k = ZSTD_compress(dst, sizeof(dst), src, sizeof(src), 3);
-		start_trace(&m, 1, 0);
+		start_trace(&m, MST_FORMAT_MAJOR, 0);
 		hand_chunk(&m, MST__ENC_ZSTD, dst, k, 999);
 		CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "zstd"),
 		      "a frame larger than raw_size is corrupt: %s", d);
 		membuf_free(&m);
-		start_trace(&m, 1, 0);
+		start_trace(&m, MST_FORMAT_MAJOR, 0);
 		hand_chunk(&m, MST__ENC_ZSTD, dst, k, 1001);
 		CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "decoded size"),
 		      "a frame smaller than raw_size is corrupt: %s", d);

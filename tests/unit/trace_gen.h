@@ -144,7 +144,7 @@ static inline void gen_next(struct gen *g, struct mst_record *rec, int wide)
 		f->func = 1 + gen_below(g, MST_FREE_FUNC_MAX);
 		if (g->nlive) {
 			/* Mostly freed by the allocating thread, sometimes by
-			 * another (FREE_RECENT and FREE both get exercised). */
+			 * another (FREE_REF and FREE both get exercised). */
 			int i = gen_below(g, g->nlive);
 			f->addr = g->live[i];
 			if (gen_below(g, 4))
