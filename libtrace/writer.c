@@ -32,7 +32,6 @@
 #define MAX_CHUNK_THREADS (ADDR_TAB / 2)
 /* Buckets of the address -> allocation index (see ref_find()). */
 #define REF_BUCKETS 65536u
-#define REF_SHIFT (64 - __builtin_ctz(REF_BUCKETS))
 
 #define DEFAULT_LEVEL 3
 
@@ -59,9 +58,9 @@ struct mst_writer {
 	size_t last_slot;             /* addrs slot of the current thread */
 	uint64_t cur_thread;          /* the chain's current thread */
 	uint64_t ref;                 /* where the next FREE_REF is expected */
-	uint64_t allocs, chunk_base;  /* allocation records: all, before this chunk */
+	uint64_t nallocs;             /* allocation records in the chunk */
 	uint64_t *aring;              /* address of allocation n at n % window */
-	uint64_t *aidx;               /* hash of an address -> allocation n + 1 */
+	uint32_t *aidx;               /* address bits -> allocation n + 1 */
 
 	uint64_t last_time;           /* time order across chunks */
 	uint64_t bytes, events, stacks;
@@ -155,7 +154,7 @@ static void chunk_reset(struct mst_writer *w)
 	w->d_time = 0;
 	w->cur_thread = 0;
 	w->ref = 0;
-	w->chunk_base = w->allocs;
+	w->nallocs = 0;
 	w->last_slot = 0;
 	mst__tab_clear(&w->addrs);
 }
@@ -200,7 +199,7 @@ int mst_writer_open(struct mst_writer **out, int fd,
 	w->addrs.slots = calloc(ADDR_TAB, sizeof(*w->addrs.slots));
 	w->addrs.used = calloc(ADDR_TAB, sizeof(*w->addrs.used));
 	w->aring = calloc(MST__REF_WINDOW, sizeof(uint64_t));
-	w->aidx = calloc(REF_BUCKETS, sizeof(uint64_t));
+	w->aidx = calloc(REF_BUCKETS, sizeof(uint32_t));
 	if (!w->raw || !w->tl || !w->al || !w->pay || !w->out || !w->addrs.slots ||
 	    !w->addrs.used || !w->aring || !w->aidx)
 		return fail(w, MST_ERR_NOMEM, "cannot allocate %zu bytes of chunk buffers",
@@ -639,42 +638,38 @@ static int grow(struct mst_writer *w)
 
 /*
  * Which of the chunk's allocations a FREE names (FREE_REF), or -1. A
- * direct-mapped index from an address's hash to the number of the
- * allocation that last had it; the ring of the latest allocations' addresses
- * confirms it. A collision only costs a few bytes (the FREE is written with
- * its address instead); it can never name a wrong block: an allocation is
- * named only while the ring still holds ADDR for it, and a block is never
- * allocated twice without a free between, which drops its entry.
+ * direct-mapped index from an address's low bits (not a hash: blocks
+ * allocated close together then sit in the same cache lines, which made
+ * it several times cheaper) to the number of the allocation that last had
+ * it; the ring of the chunk's latest allocations confirms it. Whatever an
+ * entry holds (a collision, an earlier chunk's number), an allocation is
+ * named only when the ring says it had ADDR, so the reader decodes ADDR;
+ * a miss only costs the bytes of an address delta.
  */
 static inline size_t ref_bucket(uint64_t addr)
 {
-	return (size_t)(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> REF_SHIFT);
+	return (size_t)(addr >> 4) & (REF_BUCKETS - 1);
 }
 
 static inline int64_t ref_find(const struct mst_writer *w, uint64_t addr)
 {
-	uint64_t g = w->aidx[ref_bucket(addr)];
+	uint64_t n = w->aidx[ref_bucket(addr)];
 
-	if (!g--)
+	if (!n--)
 		return -1;
-	if (g < w->chunk_base || w->allocs - g > MST__REF_WINDOW ||
-	    w->aring[g % MST__REF_WINDOW] != addr)
+	if (n >= w->nallocs || w->nallocs - n > MST__REF_WINDOW ||
+	    w->aring[n % MST__REF_WINDOW] != addr)
 		return -1;
-	return (int64_t)(g - w->chunk_base);
+	return (int64_t)n;
 }
 
-/* Remembers allocation number w->allocs (not yet counted) at ADDR. */
+/* Remembers the chunk's next allocation, at ADDR. */
 static inline void ref_alloc(struct mst_writer *w, uint64_t addr)
 {
-	w->aring[w->allocs % MST__REF_WINDOW] = addr;
-	w->aidx[ref_bucket(addr)] = ++w->allocs;
+	w->aring[w->nallocs % MST__REF_WINDOW] = addr;
+	w->aidx[ref_bucket(addr)] = (uint32_t)++w->nallocs;
 }
 
-/* ADDR was freed: no later FREE may name its allocation. */
-static inline void ref_drop(struct mst_writer *w, uint64_t addr)
-{
-	w->aidx[ref_bucket(addr)] = 0;
-}
 
 
 static inline uint8_t *fast_vu(uint8_t *p, uint64_t v)
@@ -772,7 +767,6 @@ static inline int add_event_fast(struct mst_writer *w, const struct mst_record *
 		if (n >= 0) {
 			a = fast_vu(a, mst__zigzag(n - (int64_t)w->ref));
 			w->ref = (uint64_t)n + 1;
-			ref_drop(w, addr);
 		} else {
 			a = fast_va(a, addr - sl->addr);
 		}
@@ -845,8 +839,6 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 				w->last_slot = slot;
 				if (rec->type == MST_REC_ALLOC)
 					ref_alloc(w, e.a);
-				else if (e.n >= 0)
-					ref_drop(w, e.a);
 			}
 			break;
 		}
