@@ -6,12 +6,14 @@
  * handler (also on an alternate signal stack), after C++ exception
  * unwinding (and the exception object's own allocation), from a qsort
  * comparator (frames of optimized libc code), from functions built
- * without frame pointers and with alloca, and all of it again on a second
- * thread. Everything runs in a fixed order, so two runs of the program
+ * without frame pointers and with alloca, from inside a library loaded
+ * with dlopen (zlib's deflateInit, twice, with a dlclose in between), and
+ * all of it again on a second thread. Everything runs in a fixed order, so two runs of the program
  * with address randomization off make the same allocations with the same
  * stacks. Prints "unwind_paths: N allocations".
  */
 #include <alloca.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdexcept>
+#include <zlib.h>
 
 #define NOFP __attribute__((noinline, optimize("O2", "omit-frame-pointer")))
 #define NOINL __attribute__((noinline))
@@ -165,6 +168,26 @@ static NOINL void from_qsort(void)
 	qsort(v, 24, sizeof(v[0]), cmp);
 }
 
+/* zlib's allocations: calloc called from the library's own code */
+static NOINL void from_dlopen(void)
+{
+	int (*init)(z_streamp, int, const char *, int);
+	int (*end)(z_streamp);
+	void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+	z_stream zs;
+
+	if (!h)
+		return;
+	*(void **)&init = dlsym(h, "deflateInit_");
+	*(void **)&end = dlsym(h, "deflateEnd");
+	if (init && end) {
+		memset(&zs, 0, sizeof(zs));
+		if (init(&zs, 6, ZLIB_VERSION, (int)sizeof(zs)) == Z_OK)
+			end(&zs);
+	}
+	dlclose(h);
+}
+
 static NOINL void all_paths(void)
 {
 	int i;
@@ -182,6 +205,8 @@ static NOINL void all_paths(void)
 	after_throw();
 	with_signals();
 	from_qsort();
+	from_dlopen();
+	from_dlopen();
 	recurse(40);
 	caller_a(1);
 }

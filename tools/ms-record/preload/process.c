@@ -275,7 +275,7 @@ static void parse_config(void)
 	}
 	cfg.drop = env_int("MEMSCOPE_DROP", 0, 0, 1);
 	/* not documented: for measuring the writer's trade-offs */
-	cfg.zstd_level = env_int("MEMSCOPE_ZSTD_LEVEL", 2, -7, 19);
+	cfg.zstd_level = env_int("MEMSCOPE_ZSTD_LEVEL", 1, -7, 19);
 	cfg.rss_interval_ms = env_int("MEMSCOPE_RSS_INTERVAL", 10, 0, 86400000);
 	cfg.follow = env_int("MEMSCOPE_FOLLOW", 1, 0, 1);
 	cfg.exec_generation = env_int("MEMSCOPE_EXEC_GENERATION", 0, 0, 1 << 30);
@@ -689,6 +689,8 @@ EXPORT int dlclose(void *h)
 	if (!real_dlclose)
 		*(void **)&real_dlclose = next_sym("dlclose");
 	rc = real_dlclose(h);
+	if (rc == 0)
+		cfi_modules_changed();
 	if (rc == 0 && recording && !t->guard && !t->dead)
 		modules_scan(t);
 	return rc;

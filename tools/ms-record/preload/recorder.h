@@ -95,7 +95,9 @@ struct tcache {
 	void *scratch_buf[MAX_DEPTH + 16];
 	uint64_t scratch_ips[MAX_DEPTH];
 	uint64_t check_ips[MAX_DEPTH];
-	/* direct-mapped return address -> unwinding rule */
+	/* direct-mapped return address -> unwinding rule, valid while
+	 * cfi_gen is unwind.c's generation (a dlclose moves it on) */
+	uint32_t cfi_gen;
 	struct cfi_rule cfi[CFI_CACHE];
 };
 extern TLS struct tstate tls;
@@ -194,6 +196,7 @@ void stack_reset_thread(struct tstate *t);
 /* unwind.c */
 int cfi_backtrace(struct tstate *t, struct tcache *c, void **frame,
 		  uint64_t *ips, int max, uintptr_t self_lo, uintptr_t self_hi);
+void cfi_modules_changed(void);
 
 /* writer.c */
 int writer_start(void);

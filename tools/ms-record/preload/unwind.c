@@ -547,6 +547,14 @@ static __attribute__((noinline, cold)) void rule_fill(struct cfi_rule *e, uintpt
 	e->cfa_off = (int32_t)r.cfa_off;
 }
 
+/* Bumped by dlclose: code at an address may then be another's. */
+static uint32_t generation = 1;
+
+void cfi_modules_changed(void)
+{
+	__atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED);
+}
+
 /*
  * The return addresses of the program's stack, innermost first, at most
  * MAX, skipping this library's frames (as stack_capture does with
@@ -558,7 +566,13 @@ int cfi_backtrace(struct tstate *t, struct tcache *c, void **frame,
 {
 	uintptr_t sp = (uintptr_t)frame, hi = t->stack_hi;
 	uintptr_t bp, ip, self_len = self_hi - self_lo;
+	uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED);
 	int n = 0;
+
+	if (unlikely(c->cfi_gen != gen)) {
+		memset(c->cfi, 0, sizeof(c->cfi));
+		c->cfi_gen = gen;
+	}
 
 	if (sp < t->stack_lo || sp + 16 > hi || (sp & 7))
 		return -1;
