@@ -1,0 +1,61 @@
+#!/usr/bin/env bats
+# ms-stats opens the modules' debug information on a background thread
+# while the trace is read (mst_symbolizer_prepare): the names and the
+# warnings must be exactly those of opening modules on demand, as with
+# MEMSCOPE_THREADS=1, and a module the report never names must not warn.
+
+load test_helper
+
+setup() {
+	setup_scratch
+	[ -x "$MS_BUILD/bin/ms-record" ] || skip "ms-record is not built"
+}
+
+# same_both ARGS...: ms-stats ARGS on one thread and with threads, byte for byte
+same_both() {
+	MEMSCOPE_THREADS=1 ms-stats "$@" > one.out 2> one.err
+	ms-stats "$@" > two.out 2> two.err
+	cmp one.out two.out
+	cmp one.err two.err
+}
+
+@test "background symbols: the same report on one thread and with threads" {
+	cp "$PROGS/stats_leaks" ./prog
+	ms-record -q -o trace.memscope ./prog
+	same_both trace.memscope
+	same_both --text trace.memscope
+	same_both --top 50 -s sites trace.memscope
+	# the names are there, not just equally missing
+	grep -q '"make_buffer"' two.out
+	ms-record -q -o mt.memscope "$PROGS/churn" 4 20000 > /dev/null
+	same_both mt.memscope
+	same_both --text trace.memscope mt.memscope
+	same_both --diff trace.memscope mt.memscope
+}
+
+@test "background symbols: a rebuilt binary warns once, as on one thread" {
+	cp "$PROGS/stats_leaks" ./prog
+	ms-record -q -o trace.memscope ./prog
+	cc -O0 -g -o prog -x c - <<<'int main(void){return 0;}'
+	same_both trace.memscope
+	assert_equal "$(cat two.err)" \
+		"ms-stats: warning: $PWD/prog: build-id differs from the recording; symbols skipped"
+	rm prog
+	same_both --text trace.memscope
+	assert_equal "$(cat two.err)" \
+		"ms-stats: warning: $PWD/prog: cannot open: No such file or directory; symbols skipped"
+}
+
+@test "background symbols: a module the report never names does not warn" {
+	# A library with no allocations, loaded into the run, then deleted:
+	# opened ahead it fails, but no frame of the report lies in it.
+	cc -shared -fPIC -o libidle.so -x c - <<<'int idle(void){return 1;}'
+	LD_PRELOAD=$PWD/libidle.so ms-record -q -o trace.memscope "$PROGS/stats_leaks"
+	run msdump trace.memscope
+	assert_output --partial "path=$PWD/libidle.so"
+	rm libidle.so
+	same_both trace.memscope
+	[ ! -s two.err ]
+	same_both --text trace.memscope
+	[ ! -s two.err ]
+}
