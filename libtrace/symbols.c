@@ -472,6 +472,9 @@ int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_loa
 	    ml->path[0] == '[' || s->njobs >= MAX_PREPARED ||
 	    mt_map_get(&s->mod_map, ml->module) != UINT32_MAX)
 		return MST_OK;
+	/* An embedded table (SYMBOLS before it) names its frames first. */
+	if (mt_map_get(&s->table_map, ml->module) != UINT32_MAX)
+		return MST_OK;
 	if (!s->thread_started) {
 		/* One CPU or MEMSCOPE_THREADS=1: modules open on demand. */
 		env = getenv("MEMSCOPE_THREADS");
