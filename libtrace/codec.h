@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mstrace.h"
+
 /* ---- on-disk constants (FORMAT.md §3..§5); never renumber ---- */
 #define MST__MAGIC "\x89MSC\r\n\x1a\n"
 #define MST__MAGIC_LEN 8
@@ -47,6 +49,27 @@ enum {
 	MST__T_DROPPED = 0x4a,
 	MST__T_END = 0x4b,
 	MST__T_SYMBOLS = 0x4c,
+};
+
+/*
+ * The fields an ALLOC has beyond the common ones, by allocation function
+ * (FORMAT.md §5.1), as a table: the writer's and reader's fast paths look
+ * it up once instead of calling mst_alloc_func_has_alignment and
+ * mst_alloc_func_is_realloc per event.
+ */
+enum { MST__X_ALIGN = 1, MST__X_OLD = 2, MST__X_BAD = 4 };
+static const uint8_t mst__alloc_extra[256] = {
+	[0] = MST__X_BAD,
+	[MST_ALLOC_REALLOC] = MST__X_OLD,
+	[MST_ALLOC_REALLOCARRAY] = MST__X_OLD,
+	[MST_ALLOC_POSIX_MEMALIGN] = MST__X_ALIGN,
+	[MST_ALLOC_ALIGNED_ALLOC] = MST__X_ALIGN,
+	[MST_ALLOC_MEMALIGN] = MST__X_ALIGN,
+	[MST_ALLOC_VALLOC] = MST__X_ALIGN,
+	[MST_ALLOC_PVALLOC] = MST__X_ALIGN,
+	[MST_ALLOC_NEW_ALIGNED] = MST__X_ALIGN,
+	[MST_ALLOC_NEW_ARRAY_ALIGNED] = MST__X_ALIGN,
+	[MST_ALLOC_FUNC_MAX + 1 ... 255] = MST__X_BAD,
 };
 
 static inline void mst__put_le16(uint8_t *p, uint16_t v)

@@ -348,6 +348,11 @@ int mst_writer_open(struct mst_writer **out, int fd,
  * A full chunk is compressed and written before this returns. */
 int mst_writer_add(struct mst_writer *w, const struct mst_record *rec);
 
+/* mst_writer_add for the two records that are nearly all of a trace,
+ * without building a struct mst_record: what a recorder calls per event. */
+int mst_writer_alloc(struct mst_writer *w, const struct mst_alloc *a);
+int mst_writer_free(struct mst_writer *w, const struct mst_free *f);
+
 /* Ends the current chunk (if it holds records) and writes it. */
 int mst_writer_flush(struct mst_writer *w);
 

@@ -1247,22 +1247,6 @@ static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
 	return p;
 }
 
-/* Fields an ALLOC has after its stack, by allocation function. */
-enum { X_ALIGN = 1, X_OLD = 2, X_BAD = 4 };
-static const uint8_t alloc_extra[256] = {
-	[0] = X_BAD,
-	[MST_ALLOC_REALLOC] = X_OLD,
-	[MST_ALLOC_REALLOCARRAY] = X_OLD,
-	[MST_ALLOC_POSIX_MEMALIGN] = X_ALIGN,
-	[MST_ALLOC_ALIGNED_ALLOC] = X_ALIGN,
-	[MST_ALLOC_MEMALIGN] = X_ALIGN,
-	[MST_ALLOC_VALLOC] = X_ALIGN,
-	[MST_ALLOC_PVALLOC] = X_ALIGN,
-	[MST_ALLOC_NEW_ALIGNED] = X_ALIGN,
-	[MST_ALLOC_NEW_ARRAY_ALIGNED] = X_ALIGN,
-	[MST_ALLOC_FUNC_MAX + 1 ... 255] = X_BAD,
-};
-
 /* A core event as fast_event decodes it. */
 struct fast_out {
 	enum mst_record_type type;
@@ -1311,20 +1295,20 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 
 	if (kind == EV_ALLOC) {
 		uint64_t d, size, align = 0, old = 0;
-		unsigned x = alloc_extra[func];
+		unsigned x = mst__alloc_extra[func];
 
-		if (compact && x & (X_ALIGN | X_OLD))
+		if (compact && x & (MST__X_ALIGN | MST__X_OLD))
 			return 0;
 		p = fast_vu(p, &size);
 		if (p)
 			p = fast_vu1(p, &stack);
-		if (p && x & X_ALIGN)
+		if (p && x & MST__X_ALIGN)
 			p = fast_vu(p, &align);
 		ap = fast_va(r->ap, &d);
 		if (!p || !ap || stack > r->nstacks)
 			return 0;
 		addr = (sl->busy ? sl->addr : 0) + d;
-		if (x & X_OLD) {
+		if (x & MST__X_OLD) {
 			ap = fast_va(ap, &old);
 			if (!ap)
 				return 0;

@@ -694,104 +694,155 @@ static inline uint8_t *fast_va(uint8_t *p, uint64_t d)
 
 /*
  * The bulk of every trace: an ALLOC or FREE of a thread the chunk already
- * knows, with room to spare in the chunk. It makes the same checks and the
+ * knows, with room to spare in the chunk. They make the same checks and the
  * same bytes as check_record() and encode_record(), without their per-field
  * bounds checks and dispatch; the recorder's writer thread spends most of
- * its time here. Returns 1 when it handled REC, 0 to take the general path.
+ * its time here. Each returns 1 when it wrote the event, 0 to take the
+ * general path (which says what is wrong, if anything is).
  */
-static inline int add_event_fast(struct mst_writer *w, const struct mst_record *rec)
+static inline struct mst__addr_slot *fast_slot(struct mst_writer *w, uint64_t thread,
+					       uint64_t time, uint64_t stack)
 {
-	uint64_t thread, time, addr, stack;
 	struct mst__addr_slot *sl;
-	unsigned func;
-	uint8_t *p, *t, *a;
 
 	if (chunk_fill(w) + EVENT_MAX_BYTES > w->chunk_size ||
-	    (!w->header_done && !w->append))
-		return 0;
-	if (rec->type == MST_REC_ALLOC) {
-		thread = rec->u.alloc.thread;
-		time = rec->u.alloc.time;
-		func = rec->u.alloc.func;
-		stack = rec->u.alloc.stack;
-		if (func == 0 || func > MST_ALLOC_FUNC_MAX)
-			return 0;
-	} else if (rec->type == MST_REC_FREE) {
-		thread = rec->u.free.thread;
-		time = rec->u.free.time;
-		func = rec->u.free.func;
-		stack = rec->u.free.stack;
-		if (func == 0 || func > MST_FREE_FUNC_MAX)
-			return 0;
-	} else {
-		return 0;
-	}
-	if (time < w->last_time || stack > w->stacks)
-		return 0;               /* the general path says what is wrong */
+	    (!w->header_done && !w->append) || w->failed ||
+	    time < w->last_time || stack > w->stacks)
+		return NULL;
 	sl = &w->addrs.slots[w->last_slot];
-	if (!sl->busy || sl->thread != thread) {
+	if (__builtin_expect(!sl->busy || sl->thread != thread, 0)) {
 		size_t i = mst__tab_find(&w->addrs, thread);
 		sl = &w->addrs.slots[i];
 		if (!sl->busy)
-			return 0;       /* a thread new to this chunk */
+			return NULL;    /* a thread new to this chunk */
 		w->last_slot = i;
 	}
-	p = w->raw + w->raw_len;
-	t = fast_vu(w->tl + w->tl_len, time - w->d_time);
-	a = w->al + w->al_len;
-	if (rec->type == MST_REC_ALLOC) {
-		const struct mst_alloc *al = &rec->u.alloc;
+	return sl;
+}
 
-		addr = al->addr;
-		*p++ = (uint8_t)(MST__T_ALLOC + func + (thread == w->cur_thread ? 0 : MST__T_THREAD));
-		if (thread != w->cur_thread)
-			p = fast_vu(p, thread);
-		p = fast_vu(p, al->size);
-		p = fast_vu(p, stack);
-		if (mst_alloc_func_has_alignment(func))
-			p = fast_vu(p, al->alignment);
-		a = fast_va(a, addr - sl->addr);
-		if (mst_alloc_func_is_realloc(func))
-			a = fast_va(a, al->old_addr - addr);
-		ref_alloc(w, addr);
-	} else {
-		int64_t n;
-
-		addr = rec->u.free.addr;
-		n = ref_find(w, addr);
-		*p++ = (uint8_t)((n >= 0 ? MST__T_FREE_REF : MST__T_FREE) + func +
-				 (thread == w->cur_thread ? 0 : MST__T_THREAD));
-		if (thread != w->cur_thread)
-			p = fast_vu(p, thread);
-		p = fast_vu(p, stack);
-		if (n >= 0) {
-			a = fast_vu(a, mst__zigzag(n - (int64_t)w->ref));
-			w->ref = (uint64_t)n + 1;
-		} else {
-			a = fast_va(a, addr - sl->addr);
-		}
+/* The event's type byte and thread (FORMAT.md §5.1) at P; the thread becomes current. */
+static inline uint8_t *fast_type(struct mst_writer *w, uint8_t *p, unsigned type,
+				 uint64_t thread)
+{
+	if (__builtin_expect(thread == w->cur_thread, 1)) {
+		*p++ = (uint8_t)type;
+		return p;
 	}
-	sl->addr = addr;
+	*p++ = (uint8_t)(type + MST__T_THREAD);
 	w->cur_thread = thread;
+	return fast_vu(p, thread);
+}
+
+static inline void fast_done(struct mst_writer *w, struct mst__addr_slot *sl, uint64_t addr,
+			     uint64_t time, uint8_t *p, uint8_t *t, uint8_t *a)
+{
+	sl->addr = addr;
 	w->raw_len = (size_t)(p - w->raw);
 	w->tl_len = (size_t)(t - w->tl);
 	w->al_len = (size_t)(a - w->al);
 	w->d_time = time;
 	w->last_time = time;
 	w->events++;
+}
+
+static inline int alloc_fast(struct mst_writer *w, const struct mst_alloc *al)
+{
+	unsigned func = al->func, x = mst__alloc_extra[func];
+	struct mst__addr_slot *sl;
+	uint8_t *p, *t, *a;
+
+	if (x & MST__X_BAD)
+		return 0;
+	sl = fast_slot(w, al->thread, al->time, al->stack);
+	if (!sl)
+		return 0;
+	p = fast_type(w, w->raw + w->raw_len, MST__T_ALLOC + func, al->thread);
+	p = fast_vu(p, al->size);
+	p = fast_vu(p, al->stack);
+	if (x & MST__X_ALIGN)
+		p = fast_vu(p, al->alignment);
+	t = fast_vu(w->tl + w->tl_len, al->time - w->d_time);
+	a = fast_va(w->al + w->al_len, al->addr - sl->addr);
+	if (x & MST__X_OLD)
+		a = fast_va(a, al->old_addr - al->addr);
+	ref_alloc(w, al->addr);
+	fast_done(w, sl, al->addr, al->time, p, t, a);
 	return 1;
+}
+
+static inline int free_fast(struct mst_writer *w, const struct mst_free *f)
+{
+	struct mst__addr_slot *sl;
+	uint8_t *p, *t, *a;
+	int64_t n;
+
+	if (f->func == 0 || f->func > MST_FREE_FUNC_MAX)
+		return 0;
+	sl = fast_slot(w, f->thread, f->time, f->stack);
+	if (!sl)
+		return 0;
+	n = ref_find(w, f->addr);
+	p = fast_type(w, w->raw + w->raw_len,
+		      (n >= 0 ? MST__T_FREE_REF : MST__T_FREE) + f->func, f->thread);
+	p = fast_vu(p, f->stack);
+	t = fast_vu(w->tl + w->tl_len, f->time - w->d_time);
+	a = w->al + w->al_len;
+	if (n >= 0) {
+		a = fast_vu(a, mst__zigzag(n - (int64_t)w->ref));
+		w->ref = (uint64_t)n + 1;
+	} else {
+		a = fast_va(a, f->addr - sl->addr);
+	}
+	fast_done(w, sl, f->addr, f->time, p, t, a);
+	return 1;
+}
+
+/* After an event written by the fast path: a full chunk goes out. */
+static inline int fast_after(struct mst_writer *w)
+{
+	if (chunk_fill(w) >= w->chunk_size)
+		return write_chunk(w);
+	return MST_OK;
+}
+
+static int add_general(struct mst_writer *w, const struct mst_record *rec);
+
+int mst_writer_alloc(struct mst_writer *w, const struct mst_alloc *a)
+{
+	struct mst_record rec;
+
+	if (alloc_fast(w, a))
+		return fast_after(w);
+	rec.type = MST_REC_ALLOC;
+	rec.u.alloc = *a;
+	return add_general(w, &rec);
+}
+
+int mst_writer_free(struct mst_writer *w, const struct mst_free *f)
+{
+	struct mst_record rec;
+
+	if (free_fast(w, f))
+		return fast_after(w);
+	rec.type = MST_REC_FREE;
+	rec.u.free = *f;
+	return add_general(w, &rec);
 }
 
 int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 {
+	assert(w && rec);
+	if (rec->type == MST_REC_ALLOC ? alloc_fast(w, &rec->u.alloc) :
+	    rec->type == MST_REC_FREE ? free_fast(w, &rec->u.free) : 0)
+		return fast_after(w);
+	return add_general(w, rec);
+}
+
+/* Any record, with every check; what the fast paths leave. */
+static int __attribute__((noinline)) add_general(struct mst_writer *w, const struct mst_record *rec)
+{
 	int st;
 
-	assert(w && rec);
-	if (!w->failed && add_event_fast(w, rec)) {
-		if (chunk_fill(w) >= w->chunk_size)
-			return write_chunk(w);
-		return MST_OK;
-	}
 	if (w->failed)
 		return w->failed;
 	st = check_record(w, rec);

@@ -275,7 +275,7 @@ static void parse_config(void)
 	}
 	cfg.drop = env_int("MEMSCOPE_DROP", 0, 0, 1);
 	/* not documented: for measuring the writer's trade-offs */
-	cfg.zstd_level = env_int("MEMSCOPE_ZSTD_LEVEL", 2, -7, 19);
+	cfg.zstd_level = env_int("MEMSCOPE_ZSTD_LEVEL", 1, -7, 19);
 	cfg.rss_interval_ms = env_int("MEMSCOPE_RSS_INTERVAL", 10, 0, 86400000);
 	cfg.follow = env_int("MEMSCOPE_FOLLOW", 1, 0, 1);
 	cfg.exec_generation = env_int("MEMSCOPE_EXEC_GENERATION", 0, 0, 1 << 30);

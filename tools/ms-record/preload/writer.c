@@ -402,34 +402,28 @@ static int emit_event(struct drain_ctx *d, struct spool_ring *r, struct spool_ev
 	if (t < last)
 		t = last;
 	switch (ev->type) {
-	case EV_ALLOC:
+	case EV_ALLOC: {
+		struct mst_alloc a = { .time = t, .thread = r->thread, .func = ev->func,
+				       .addr = ev->addr, .size = ev->size, .stack = ev->stack };
+
 		if (ev->stack > *d->emitted && emit_stacks(d, ev->stack))
 			return -1;
-		rec.type = MST_REC_ALLOC;
-		rec.u.alloc.alignment = rec.u.alloc.old_addr = 0;
-		rec.u.alloc.time = t;
-		rec.u.alloc.thread = r->thread;
-		rec.u.alloc.func = ev->func;
-		rec.u.alloc.addr = ev->addr;
-		rec.u.alloc.size = ev->size;
-		rec.u.alloc.stack = ev->stack;
 		if (ev->nslots >= 2) {
 			const uint64_t *x = (const uint64_t *)(ev + 1);
 
-			rec.u.alloc.old_addr = x[0];
-			rec.u.alloc.alignment = x[1];
+			a.old_addr = x[0];
+			a.alignment = x[1];
 		}
-		break;
-	case EV_FREE:
+		return mst_writer_alloc(d->w, &a);
+	}
+	case EV_FREE: {
+		struct mst_free f = { .time = t, .thread = r->thread, .func = ev->func,
+				      .addr = ev->addr, .stack = ev->stack };
+
 		if (ev->stack > *d->emitted && emit_stacks(d, ev->stack))
 			return -1;
-		rec.type = MST_REC_FREE;
-		rec.u.free.time = t;
-		rec.u.free.thread = r->thread;
-		rec.u.free.func = ev->func;
-		rec.u.free.addr = ev->addr;
-		rec.u.free.stack = ev->stack;
-		break;
+		return mst_writer_free(d->w, &f);
+	}
 	case EV_THREAD_START:
 		rec.type = MST_REC_THREAD_START;
 		rec.u.thread_start = (struct mst_thread_start){ t, r->thread, ev->addr, ev->size };
