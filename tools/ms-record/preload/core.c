@@ -508,9 +508,10 @@ static inline int sample_keep(struct tstate *t)
  */
 static __attribute__((noinline)) void alloc_full(struct tstate *t, int func, void *p,
 						 size_t size, size_t align, void *old,
-						 void **frame, uint64_t ts)
+						 void **frame)
 {
 	uint32_t stack, n;
+	uint64_t ts;
 	struct spool_ev *ev;
 
 	if (unlikely(!recording)) {
@@ -522,6 +523,7 @@ static __attribute__((noinline)) void alloc_full(struct tstate *t, int func, voi
 	if (unlikely(t->slow & SLOW_SAMPLE) && !sample_keep(t))
 		return;
 	stack = cfg.unwind ? stack_capture(t, frame) : 0;
+	ts = now_after();
 	n = (align || func == MST_ALLOC_REALLOC ||
 	     func == MST_ALLOC_REALLOCARRAY) ? 2 : 1;
 	t->depth++;
@@ -548,20 +550,27 @@ static __attribute__((noinline)) void alloc_full(struct tstate *t, int func, voi
 	commit(t);
 }
 
+/*
+ * The time is read after the stack: still after the real call returned
+ * (what the order across threads needs), and rdtscp, which waits for the
+ * allocator's loads to complete, then finds them done while the unwinding
+ * ran instead of stalling first.
+ */
 void record_alloc(struct tstate *t, int func, void *p, size_t size,
 		  size_t align, void *old, void **frame)
 {
-	uint64_t ts = now_after();
 	uint32_t stack;
+	uint64_t ts;
 	struct spool_ev *ev;
 
 	if (unlikely(!recording) || unlikely(!t->ring) || unlikely(t->slow) ||
 	    unlikely(t->depth) || align || old || func == MST_ALLOC_REALLOC ||
 	    func == MST_ALLOC_REALLOCARRAY) {
-		alloc_full(t, func, p, size, align, old, frame, ts);
+		alloc_full(t, func, p, size, align, old, frame);
 		return;
 	}
 	stack = cfg.unwind ? stack_capture(t, frame) : 0;
+	ts = now_after();
 	t->depth = 1;
 	ev = reserve1(t);
 	if (likely(ev != NULL)) {
@@ -591,6 +600,8 @@ static __attribute__((noinline)) void free_full(struct tstate *t, int func, void
 	if (unlikely(!t->thread) && thread_attach(t))
 		return;
 	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
+	if (!ts)
+		ts = now_before();
 	t->depth++;
 	if (unlikely(t->slow & SLOW_DROPS) && t->ring)
 		flush_drops(t);
@@ -609,7 +620,8 @@ static __attribute__((noinline)) void free_full(struct tstate *t, int func, void
 	commit(t);
 }
 
-/* Frees are not sampled: each one is recorded. */
+/* Frees are not sampled: each one is recorded. TS 0: the time is read
+ * here, after the caller's frame (before the real free in any case). */
 void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 {
 	uint32_t stack;
@@ -621,6 +633,8 @@ void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 		return;
 	}
 	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
+	if (!ts)
+		ts = now_before();
 	t->depth = 1;
 	ev = reserve1(t);
 	if (likely(ev != NULL)) {

@@ -258,7 +258,7 @@ EXPORT void free(void *p)
 		return;
 	}
 	if (ACTIVE(t))
-		record_free(t, MST_FREE_FREE, p, now_before(), __builtin_return_address(0));
+		record_free(t, MST_FREE_FREE, p, 0, __builtin_return_address(0));
 	real.free(p);
 }
 
@@ -457,7 +457,7 @@ static inline void delete_common(int func, void *p, void *caller)
 	if (!READY())
 		return;
 	if (ACTIVE(t))
-		record_free(t, func, p, now_before(), caller);
+		record_free(t, func, p, 0, caller);
 	real.free(p);
 }
 
