@@ -59,12 +59,13 @@ int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbol
 
 /*
  * Optional: starts opening ML's ELF and debug information on a background
- * thread, so that mst_symbolize finds it ready. Call it for MODULE_LOAD
- * records as they are read (ML's contents are copied): the slow part of
+ * thread, so that mst_symbolize finds it ready. Call it while the trace is
+ * read for the modules whose frames will be named (ms-stats: those of its
+ * sites' stacks so far); ML's contents are copied. The slow part of
  * symbolizing then overlaps the reading. Results and warnings are exactly
- * those without it; a module never asked about is dropped silently. Does
- * nothing with MST_SYM_NO_LOOKUP, on one CPU or with MEMSCOPE_THREADS=1.
- * Returns 0 or MST_ERR_NOMEM.
+ * those without it; a module never asked about is dropped silently, having
+ * cost CPU time for nothing. Does nothing with MST_SYM_NO_LOOKUP, on one CPU
+ * or with MEMSCOPE_THREADS=1. Returns 0 or MST_ERR_NOMEM.
  */
 int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_load *ml);
 

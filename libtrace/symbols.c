@@ -13,7 +13,7 @@
  * Opening a module's debug information is the slow part (a distribution's
  * debug files are compressed: libc's takes tens of ms to inflate), and names
  * are only needed once the trace has been read. mst_symbolizer_prepare lets
- * a caller hand over modules as their MODULE_LOAD records go by; one
+ * a caller hand over modules as it learns that frames lie in them; one
  * background thread opens them while the trace is decoded, each into its own
  * Dwfl that no other thread touches until mst_symbolize adopts it. A module
  * the output never names is never adopted, so its warnings (missing file,
@@ -119,6 +119,7 @@ struct mst_symbolizer {
 	int thread_started, stopping, no_thread;
 	struct sym_job *jobs;
 	size_t njobs, jobs_cap;
+	struct mt_map job_map;        /* module id -> jobs[]: each one once */
 	size_t next_job;              /* first job the thread has not looked at */
 };
 
@@ -197,6 +198,7 @@ int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 	mt_map_init(&s->mod_map);
 	mt_map_init(&s->cache);
 	mt_map_init(&s->table_map);
+	mt_map_init(&s->job_map);
 	s->cb.find_elf = dwfl_build_id_find_elf;
 	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
 	s->cb.section_address = dwfl_offline_section_address;
@@ -228,6 +230,7 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 		free(s->jobs[i].warn);
 	}
 	free(s->jobs);
+	mt_map_release(&s->job_map);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	for (i = 0; i < s->nmods; i++)
@@ -470,7 +473,8 @@ int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_loa
 
 	if (s->no_thread || (s->flags & MST_SYM_NO_LOOKUP) || !ml->path || !ml->path[0] ||
 	    ml->path[0] == '[' || s->njobs >= MAX_PREPARED ||
-	    mt_map_get(&s->mod_map, ml->module) != UINT32_MAX)
+	    mt_map_get(&s->mod_map, ml->module) != UINT32_MAX ||
+	    mt_map_get(&s->job_map, ml->module) != UINT32_MAX)
 		return MST_OK;
 	/* An embedded table (SYMBOLS before it) names its frames first. */
 	if (mt_map_get(&s->table_map, ml->module) != UINT32_MAX)
@@ -496,6 +500,12 @@ int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_loa
 	j->build_id_len = ml->build_id_len;
 	j->build_id = ml->build_id_len ? malloc(ml->build_id_len) : NULL;
 	if (!j->path || (ml->build_id_len && !j->build_id)) {
+		free(j->path);
+		free(j->build_id);
+		rc = MST_ERR_NOMEM;
+		goto out;
+	}
+	if (mt_map_put(&s->job_map, ml->module, (uint32_t)s->njobs) < 0) {
 		free(j->path);
 		free(j->build_id);
 		rc = MST_ERR_NOMEM;
@@ -531,15 +541,15 @@ static void module_open_or_adopt(struct mst_symbolizer *s, struct sym_module *sm
 
 	if (s->njobs) {
 		pthread_mutex_lock(&s->lock);
-		for (i = 0; i < s->njobs; i++) {
+		i = mt_map_get(&s->job_map, ml->module);
+		if (i != UINT32_MAX) {
 			struct sym_job *x = &s->jobs[i];
-			if (x->id == ml->module && x->status != JOB_TAKEN && x->base == ml->base &&
+			/* the same module as the one asked about, and not taken */
+			if (x->status != JOB_TAKEN && x->base == ml->base &&
 			    ml->path && !strcmp(x->path, ml->path) &&
 			    x->build_id_len == ml->build_id_len &&
-			    (!x->build_id_len || !memcmp(x->build_id, ml->build_id, x->build_id_len))) {
+			    (!x->build_id_len || !memcmp(x->build_id, ml->build_id, x->build_id_len)))
 				j = x;
-				break;
-			}
 		}
 		if (j) {
 			while (j->status == JOB_RUNNING)

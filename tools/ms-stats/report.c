@@ -17,16 +17,50 @@
 #define MAX_FRAMES 256
 #define MAX_INLINE 16
 
+/*
+ * The modules of the frames of the sites that appeared since the last
+ * call: those the report may name, whose debug information then loads on
+ * the symbolizer's thread while the rest of the trace is read. (Every
+ * module of the run would load some that no frame of the report is in,
+ * for nothing: libm's or the dynamic loader's debug files, say.)
+ */
+static int prepare_sites(struct trace *t)
+{
+	const struct mst_site *sites;
+	const struct mst_module_load *last = NULL;
+	size_t n = mst_model_sites(t->m, &sites), i, k, nf;
+	uint64_t ips[MAX_FRAMES];
+	int s;
+
+	for (i = t->sites_seen; i < n; i++) {
+		nf = mst_reader_stack_frames(t->r, sites[i].stack, ips, MAX_FRAMES);
+		if (nf > MAX_FRAMES)
+			nf = MAX_FRAMES;
+		for (k = 0; k < nf; k++) {
+			const struct mst_module_load *ml = mst_reader_module_at(t->r, ips[k]);
+			if (!ml || ml == last)
+				continue;
+			last = ml;
+			s = mst_symbolizer_prepare(t->sym, ml);
+			if (s != MST_OK)
+				return s;
+		}
+	}
+	t->sites_seen = n;
+	return MST_OK;
+}
+
 /* Records other than ALLOC, FREE and STACK, in order: embedded symbol
- * tables go to the symbolizer; modules start loading their debug
- * information in the background when the report will name frames. */
+ * tables go to the symbolizer. Each is also a moment when the reader is
+ * paused, so its stacks and modules can be read: symbols start loading
+ * (counters come every few ms of the run, modules and threads at start). */
 static int other_record(void *ctx, const struct mst_record *rec)
 {
 	struct trace *t = ctx;
 	if (rec->type == MST_REC_SYMBOLS)
 		return mst_symbolizer_add_symbols(t->sym, &rec->u.symbols);
-	if (rec->type == MST_REC_MODULE_LOAD && t->prepare)
-		return mst_symbolizer_prepare(t->sym, &rec->u.module_load);
+	if (t->prepare)
+		return prepare_sites(t);
 	return MST_OK;
 }
 

@@ -24,6 +24,7 @@ struct trace {
 	uint64_t bytes_read;
 	int fd;                       /* our descriptor, -1 for stdin */
 	int prepare;                  /* LOAD_NAMES was given */
+	size_t sites_seen;            /* sites whose modules were prepared */
 };
 
 /* trace_load flag beside the MST_SYM_* ones: the report will name frames,
