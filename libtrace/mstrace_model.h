@@ -136,7 +136,9 @@ struct mst_site {
 	uint64_t module;              /* module of the innermost frame, 0 unknown */
 };
 
-/* Sites in no particular order. */
+/* Sites in no particular order. While mst_model_read runs (from OTHER),
+ * the sites so far, each new one after the old, stack set, figures not
+ * final: ms-stats finds there the modules whose symbols to load early. */
 size_t mst_model_sites(const struct mst_model *m, const struct mst_site **sites);
 
 struct mst_thread_stats {
