@@ -98,7 +98,6 @@ int use_tsc;
 
 /* Slots kept free for events published from signal handlers (depth > 1),
  * which must never wait for the writer. */
-#define NESTED_MARGIN 64u
 #define SMALL_RING_SLOTS 2048u
 
 uint32_t ring_hwm;                  /* highest ring index ever claimed */
@@ -304,18 +303,10 @@ void thread_detach(struct tstate *t)
 	t->ring = NULL;
 }
 
-static inline uint64_t xadd_local(uint64_t *p, uint64_t n)
-{
-	/* No lock prefix: only this thread (and its signal handlers, which
-	 * run between instructions) touch *p. */
-	__asm__ volatile("xaddq %0, %1" : "+r"(n), "+m"(*p) :: "memory");
-	return n;
-}
-
 /* times producers found their ring full, and slept (MEMSCOPE_LOG=debug) */
 unsigned long stat_full, stat_sleeps;
 
-static int ring_wait(struct tstate *t, uint64_t need_end, uint32_t margin)
+int ring_wait(struct tstate *t, uint64_t need_end, uint32_t margin)
 {
 	struct spool_ring *r = t->ring;
 	uint64_t cap = (uint64_t)t->mask + 1;
@@ -379,52 +370,12 @@ struct spool_ev *ev_reserve(struct tstate *t, uint32_t nslots)
 	}
 }
 
-static inline __attribute__((always_inline)) void publish_head(struct tstate *t)
-{
-	uint64_t h;
-
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	h = *(volatile uint64_t *)&t->wpos;
-	__atomic_store_n(&t->ring->head, h, __ATOMIC_RELEASE);
-	/* A signal handler may have published a later head between the
-	 * load and the store; put it back (the writer ignores a head that
-	 * goes backwards). */
-	if (unlikely(*(volatile uint64_t *)&t->wpos != h))
-		__atomic_store_n(&t->ring->head, t->wpos, __ATOMIC_RELEASE);
-}
-
 static inline __attribute__((always_inline)) void commit(struct tstate *t)
 {
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (--t->depth > 0 || unlikely(!t->ring))
 		return;
 	publish_head(t);
-}
-
-/* commit() of the hot path: outermost (depth 1), attached. */
-static inline __attribute__((always_inline)) void commit1(struct tstate *t)
-{
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	t->depth = 0;
-	publish_head(t);
-}
-
-/* One slot, outermost, attached: no straddling the end, and the margin
- * for signal handlers kept. */
-static inline __attribute__((always_inline)) struct spool_ev *reserve1(struct tstate *t)
-{
-	uint64_t cap = (uint64_t)t->mask + 1;
-	uint64_t pos = t->wpos;
-
-	if (likely(pos + 1 + NESTED_MARGIN - t->tail_seen <= cap)) {
-		pos = xadd_local(&t->wpos, 1);
-		/* a signal handler may have taken slots in between */
-		if (likely(pos + 1 - t->tail_seen <= cap))
-			return &t->slots[pos & t->mask];
-		ring_wait(t, pos + 1, 0);
-		return &t->slots[pos & t->mask];
-	}
-	return ev_reserve(t, 1);
 }
 
 void ev_commit(struct tstate *t)
@@ -453,7 +404,7 @@ static void flush_drops(struct tstate *t)
 	t->slow &= ~SLOW_DROPS;
 }
 
-static void note_drop(struct tstate *t, uint64_t size)
+void note_drop(struct tstate *t, uint64_t size)
 {
 	if (t->ring) {
 		t->ring->drop_events++;
@@ -506,9 +457,8 @@ static inline int sample_keep(struct tstate *t)
  * not nested in a signal handler's publishing) is inlined in the two
  * functions below; everything else goes through the full one.
  */
-static __attribute__((noinline)) void alloc_full(struct tstate *t, int func, void *p,
-						 size_t size, size_t align, void *old,
-						 void **frame)
+__attribute__((noinline)) void alloc_full(struct tstate *t, int func, void *p,
+					 size_t size, size_t align, void *old, void **frame)
 {
 	uint32_t stack, n;
 	uint64_t ts;
@@ -550,45 +500,17 @@ static __attribute__((noinline)) void alloc_full(struct tstate *t, int func, voi
 	commit(t);
 }
 
-/*
- * The time is read after the stack: still after the real call returned
- * (what the order across threads needs), and rdtscp, which waits for the
- * allocator's loads to complete, then finds them done while the unwinding
- * ran instead of stalling first.
- */
 void record_alloc(struct tstate *t, int func, void *p, size_t size,
 		  size_t align, void *old, void **frame)
 {
-	uint32_t stack;
-	uint64_t ts;
-	struct spool_ev *ev;
-
-	if (unlikely(!recording) || unlikely(!t->ring) || unlikely(t->slow) ||
-	    unlikely(t->depth) || align || old || func == MST_ALLOC_REALLOC ||
-	    func == MST_ALLOC_REALLOCARRAY) {
+	if (align || old || func == MST_ALLOC_REALLOC || func == MST_ALLOC_REALLOCARRAY)
 		alloc_full(t, func, p, size, align, old, frame);
-		return;
-	}
-	stack = cfg.unwind ? stack_capture(t, frame) : 0;
-	ts = now_after();
-	t->depth = 1;
-	ev = reserve1(t);
-	if (likely(ev != NULL)) {
-		ev->type = EV_ALLOC;
-		ev->func = (uint8_t)func;
-		ev->nslots = 1;
-		ev->stack = stack;
-		ev->time = ts;
-		ev->addr = (uintptr_t)p;
-		ev->size = size;
-	} else {
-		note_drop(t, size);
-	}
-	commit1(t);
+	else
+		alloc_fast(t, func, p, size, frame);
 }
 
-static __attribute__((noinline)) void free_full(struct tstate *t, int func, void *p,
-						uint64_t ts, void *caller)
+__attribute__((noinline)) void free_full(struct tstate *t, int func, void *p,
+					uint64_t ts, void *caller)
 {
 	uint32_t stack;
 	struct spool_ev *ev;
@@ -620,33 +542,12 @@ static __attribute__((noinline)) void free_full(struct tstate *t, int func, void
 	commit(t);
 }
 
-/* Frees are not sampled: each one is recorded. TS 0: the time is read
- * here, after the caller's frame (before the real free in any case). */
+/* TS 0: the time is read here (after the caller's frame; before the real
+ * free in any case). */
 void record_free(struct tstate *t, int func, void *p, uint64_t ts, void *caller)
 {
-	uint32_t stack;
-	struct spool_ev *ev;
-
-	if (unlikely(!recording) || unlikely(!t->ring) ||
-	    unlikely(t->slow & SLOW_DROPS) || unlikely(t->depth)) {
+	if (ts)
 		free_full(t, func, p, ts, caller);
-		return;
-	}
-	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
-	if (!ts)
-		ts = now_before();
-	t->depth = 1;
-	ev = reserve1(t);
-	if (likely(ev != NULL)) {
-		ev->type = EV_FREE;
-		ev->func = (uint8_t)func;
-		ev->nslots = 1;
-		ev->stack = stack;
-		ev->time = ts;
-		ev->addr = (uintptr_t)p;
-		ev->size = 0;
-	} else {
-		note_drop(t, 0);
-	}
-	commit1(t);
+	else
+		free_fast(t, func, p, caller);
 }

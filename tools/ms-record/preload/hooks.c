@@ -216,7 +216,7 @@ EXPORT void *malloc(size_t n)
 	}
 	p = real.malloc(n);
 	if (ACTIVE(t) && p)
-		record_alloc(t, MST_ALLOC_MALLOC, p, n, 0, NULL, __builtin_frame_address(0));
+		alloc_fast(t, MST_ALLOC_MALLOC, p, n, __builtin_frame_address(0));
 	else
 		NOTE_OWNED(t, p);
 	return p;
@@ -258,7 +258,7 @@ EXPORT void free(void *p)
 		return;
 	}
 	if (ACTIVE(t))
-		record_free(t, MST_FREE_FREE, p, 0, __builtin_return_address(0));
+		free_fast(t, MST_FREE_FREE, p, __builtin_return_address(0));
 	real.free(p);
 }
 
@@ -457,7 +457,7 @@ static inline void delete_common(int func, void *p, void *caller)
 	if (!READY())
 		return;
 	if (ACTIVE(t))
-		record_free(t, func, p, 0, caller);
+		free_fast(t, func, p, caller);
 	real.free(p);
 }
 

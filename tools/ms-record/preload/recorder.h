@@ -172,6 +172,11 @@ static inline uint64_t now_after(void)
 
 /* core.c */
 int thread_attach(struct tstate *t);
+int ring_wait(struct tstate *t, uint64_t need_end, uint32_t margin);
+void note_drop(struct tstate *t, uint64_t size);
+void alloc_full(struct tstate *t, int func, void *p, size_t size, size_t align,
+		void *old, void **frame);
+void free_full(struct tstate *t, int func, void *p, uint64_t time, void *caller);
 void thread_detach(struct tstate *t);
 struct spool_ev *ev_reserve(struct tstate *t, uint32_t nslots);
 void ev_commit(struct tstate *t);
@@ -215,5 +220,129 @@ void modules_scan(struct tstate *t);
 void modules_reset(void);
 int recorder_init_child(void);
 void recorder_set_exit_status(int status);
+
+/* ---- the hot path, inlined into the hooks ---- */
+
+/* Slots kept free for events published from signal handlers (depth > 1),
+ * which must never wait for the writer. */
+#define NESTED_MARGIN 64u
+
+static inline uint64_t xadd_local(uint64_t *p, uint64_t n)
+{
+	/* No lock prefix: only this thread (and its signal handlers, which
+	 * run between instructions) touch *p. */
+	__asm__ volatile("xaddq %0, %1" : "+r"(n), "+m"(*p) :: "memory");
+	return n;
+}
+
+/* One slot, outermost (depth 1), attached: no straddling the end, and the
+ * margin for signal handlers kept. */
+static inline __attribute__((always_inline)) struct spool_ev *reserve1(struct tstate *t)
+{
+	uint64_t cap = (uint64_t)t->mask + 1;
+	uint64_t pos = t->wpos;
+
+	if (likely(pos + 1 + NESTED_MARGIN - t->tail_seen <= cap)) {
+		pos = xadd_local(&t->wpos, 1);
+		/* a signal handler may have taken slots in between */
+		if (likely(pos + 1 - t->tail_seen <= cap))
+			return &t->slots[pos & t->mask];
+		ring_wait(t, pos + 1, 0);
+		return &t->slots[pos & t->mask];
+	}
+	return ev_reserve(t, 1);
+}
+
+/* Publishes the thread's events: ring->head = wpos. */
+static inline __attribute__((always_inline)) void publish_head(struct tstate *t)
+{
+	uint64_t h;
+
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	h = *(volatile uint64_t *)&t->wpos;
+	__atomic_store_n(&t->ring->head, h, __ATOMIC_RELEASE);
+	/* A signal handler may have published a later head between the
+	 * load and the store; put it back (the writer ignores a head that
+	 * goes backwards). */
+	if (unlikely(*(volatile uint64_t *)&t->wpos != h))
+		__atomic_store_n(&t->ring->head, t->wpos, __ATOMIC_RELEASE);
+}
+
+/* ev_commit() of the hot path: outermost, attached. */
+static inline __attribute__((always_inline)) void commit1(struct tstate *t)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->depth = 0;
+	publish_head(t);
+}
+
+/* The common case (an attached thread, nothing to report first, no
+ * sampling, not nested in a signal handler's publishing) of an ALLOC
+ * without alignment or old address; the rest goes to alloc_full().
+ * The time is read after the stack: still after the real call returned
+ * (what the order across threads needs), and rdtscp, which waits for the
+ * allocator's loads to complete, then finds them done while the unwinding
+ * ran instead of stalling first. */
+static inline __attribute__((always_inline)) void
+alloc_fast(struct tstate *t, int func, void *p, size_t size, void **frame)
+{
+	struct spool_ev *ev;
+	uint32_t stack;
+	uint64_t ts;
+
+	if (unlikely(!recording) || unlikely(!t->ring) || unlikely(t->slow) ||
+	    unlikely(t->depth)) {
+		alloc_full(t, func, p, size, 0, NULL, frame);
+		return;
+	}
+	stack = cfg.unwind ? stack_capture(t, frame) : 0;
+	ts = now_after();
+	t->depth = 1;
+	ev = reserve1(t);
+	if (likely(ev != NULL)) {
+		ev->type = EV_ALLOC;
+		ev->func = (uint8_t)func;
+		ev->nslots = 1;
+		ev->stack = stack;
+		ev->time = ts;
+		ev->addr = (uintptr_t)p;
+		ev->size = size;
+	} else {
+		note_drop(t, size);
+	}
+	commit1(t);
+}
+
+/* The common case of a FREE (frees are not sampled); the time is read
+ * after the caller's frame, before the real free. */
+static inline __attribute__((always_inline)) void
+free_fast(struct tstate *t, int func, void *p, void *caller)
+{
+	struct spool_ev *ev;
+	uint32_t stack;
+	uint64_t ts;
+
+	if (unlikely(!recording) || unlikely(!t->ring) ||
+	    unlikely(t->slow & SLOW_DROPS) || unlikely(t->depth)) {
+		free_full(t, func, p, 0, caller);
+		return;
+	}
+	stack = cfg.unwind ? stack_one(t, (uintptr_t)caller) : 0;
+	ts = now_before();
+	t->depth = 1;
+	ev = reserve1(t);
+	if (likely(ev != NULL)) {
+		ev->type = EV_FREE;
+		ev->func = (uint8_t)func;
+		ev->nslots = 1;
+		ev->stack = stack;
+		ev->time = ts;
+		ev->addr = (uintptr_t)p;
+		ev->size = 0;
+	} else {
+		note_drop(t, 0);
+	}
+	commit1(t);
+}
 
 #endif
