@@ -273,7 +273,8 @@ int main(int argc, char **argv)
 	}
 	memset(&rec, 0, sizeof(rec));
 	rec.type = MST_REC_HEADER;
-	rec.u.header = (struct mst_header){ .ticks_per_second = 1000000000, .pid = 1,
+	/* Times in ms-record's unit, ticks of 256 ns (FORMAT.md HEADER). */
+	rec.u.header = (struct mst_header){ .ticks_per_second = 1000000000 >> 8, .pid = 1,
 		.program = "churn", .argc = 1, .argv = argv0, .sample_rate_ppm = 1000000,
 		.allocator = "glibc", .hostname = "bench" };
 	add(w, &rec);
@@ -303,20 +304,22 @@ int main(int argc, char **argv)
 			break;
 		e = &th[best].log[pos[best]++];
 		/* Clamp, as FORMAT.md §8 says for late records. */
-		if (e->time - base > last)
-			last = e->time - base;
+		if ((e->time - base) >> 8 > last)
+			last = (e->time - base) >> 8;
+		/* The recorder's entry points for events. */
 		if (e->type == MST_REC_ALLOC) {
-			rec.type = MST_REC_ALLOC;
-			rec.u.alloc = (struct mst_alloc){ last, e->thread, e->func,
+			struct mst_alloc a = { last, e->thread, e->func,
 				e->addr, e->size, e->stack, 0, e->old };
+			if (mst_writer_alloc(w, &a) != MST_OK)
+				break;
 		} else {
-			rec.type = MST_REC_FREE;
-			rec.u.free = (struct mst_free){ last, e->thread, e->func,
-				e->addr, e->stack };
+			struct mst_free f = { last, e->thread, e->func, e->addr, e->stack };
+			if (mst_writer_free(w, &f) != MST_OK)
+				break;
 		}
-		add(w, &rec);
 		done++;
 	}
+	/* add() says why an event was refused, if one was. */
 	rec = (struct mst_record){ .type = MST_REC_END };
 	rec.u.end = (struct mst_end){ last, MST_END_EXIT, 0, done, 0 };
 	add(w, &rec);

@@ -185,6 +185,24 @@ static inline void mst__put_raw(struct mst__out *o, const void *b, size_t n)
 	o->len += n;
 }
 
+/*
+ * An allocation's address (FORMAT.md §2 "aa"): one of the chunk's latest
+ * frees named by how far back it is (BACK >= 0: allocators hand a block
+ * just freed out again), or else the va delta D, behind a tag bit.
+ */
+static inline void mst__put_aa(struct mst__out *o, int back, uint64_t d)
+{
+	unsigned low = d & 15;
+
+	if (back >= 0) {
+		mst__put_vu(o, (uint64_t)back << 1 | 1);
+		return;
+	}
+	mst__put_vu(o, (mst__zigzag((int64_t)d >> 4) << 1 | (low != 0)) << 1);
+	if (low)
+		mst__put_u8(o, low);
+}
+
 static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 {
 	mst__put_vu(o, n);
@@ -207,6 +225,8 @@ static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 #define MST__MAX_CHUNK_THREADS 4096
 /* Allocations of a chunk a FREE_REF may name, counting back from the latest. */
 #define MST__REF_WINDOW 65536u
+/* Frees of a chunk an allocation's address may name (aa), likewise. */
+#define MST__REUSE_WINDOW 256u
 
 struct mst__addr_slot {
 	uint64_t thread, addr;
@@ -321,6 +341,32 @@ static inline uint64_t mst__get_va(struct mst__in *in)
 		d |= low & 15;
 	}
 	return d;
+}
+
+/* Reads an aa: 1 with *BACK for a free named, 0 with the delta *D. */
+static inline int mst__get_aa(struct mst__in *in, uint64_t *back, uint64_t *d)
+{
+	uint64_t x = mst__get_vu(in), u = x >> 1;
+
+	*back = *d = 0;
+	if (in->err)
+		return 0;
+	if (x & 1) {
+		*back = u;
+		return 1;
+	}
+	if (u >= 1ull << 61) {
+		in->err = "address delta out of range";
+		return 0;
+	}
+	*d = (uint64_t)mst__unzigzag(u >> 1) << 4;
+	if (u & 1) {
+		uint8_t low = mst__get_u8(in);
+		if (!in->err && (low == 0 || low > 15))
+			in->err = "bad low bits of an address delta";
+		*d |= low & 15;
+	}
+	return 0;
 }
 
 /* Returns a pointer to N bytes (after a vu length) or NULL with .err set. */

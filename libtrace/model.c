@@ -52,7 +52,8 @@ struct mst_model {
 	struct mst_model_options opts;
 	char error[256];
 	double scale;                 /* 1e6 / sample_rate_ppm */
-	uint64_t ns_per_tick;         /* 1e9 / ticks_per_second if whole, else 0 */
+	uint64_t ns_per_tick;         /* 1e9 / ticks_per_second if whole (1 for
+				       * none given), else 0 */
 	uint64_t flags;
 
 	struct mst_summary sum;
@@ -109,6 +110,7 @@ struct mst_model {
 	struct mst_bucket *buckets;
 	size_t nb, cur;               /* bucket count, current bucket */
 	uint64_t cur_end;             /* first time after the current bucket */
+	struct mst_bucket *bk;        /* &buckets[cur], for timeline_at */
 	uint64_t width;
 	int started;
 	uint64_t **series;            /* opts.thread_series rows + other */
@@ -461,7 +463,8 @@ static __attribute__((noinline)) struct mst_bucket *timeline_move(struct mst_mod
 		series_set(m, m->cur);
 	}
 	m->cur_end = (m->cur + 1) * m->width;
-	return &m->buckets[m->cur];
+	m->bk = &m->buckets[m->cur];
+	return m->bk;
 }
 
 /* The bucket of time T: every timed record asks, so the common case (still
@@ -471,7 +474,7 @@ static inline struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
 	/* cur_end stays 0 until the timeline has started */
 	if (t >= m->sum.duration && t < m->cur_end) {
 		m->sum.duration = t;
-		return &m->buckets[m->cur];
+		return m->bk;
 	}
 	return timeline_move(m, t);
 }
@@ -523,15 +526,16 @@ static inline uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 {
 	uint64_t tps = m->sum.ticks_per_second;
 	double ns;
-	if (!tps || tps == 1000000000ull)
-		return ticks;
 	/*
 	 * Every free asks, and a division is slow. Where a tick is a whole
 	 * number of ns and ticks x 1e9 stays below 2^53, the division below
-	 * is exact, so the product gives the same result.
+	 * is exact, so the product gives the same result. (ns_per_tick is 1
+	 * for ns ticks and for none given, where ticks are ns anyway.)
 	 */
-	if (m->ns_per_tick && ticks < (1ull << 53) / 1000000000ull)
+	if (ticks < (1ull << 53) / 1000000000ull && m->ns_per_tick)
 		return ticks * m->ns_per_tick;
+	if (!tps || tps == 1000000000ull)
+		return ticks;
 	ns = (double)ticks * 1e9 / (double)tps;
 	return ns >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ns;
 }
@@ -868,7 +872,8 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 	case MST_REC_HEADER: {
 		const struct mst_header *h = &rec->u.header;
 		m->sum.ticks_per_second = h->ticks_per_second;
-		m->ns_per_tick = h->ticks_per_second && 1000000000ull % h->ticks_per_second == 0 ?
+		m->ns_per_tick = !h->ticks_per_second ? 1 :
+			1000000000ull % h->ticks_per_second == 0 ?
 			1000000000ull / h->ticks_per_second : 0;
 		m->flags = h->flags;
 		m->integ.forked = !!(h->flags & MST_FLAG_FORKED);
@@ -1288,6 +1293,24 @@ void mst_model_each_live(const struct mst_model *m,
  * second-level cache and prefetching is only work. */
 #define PREFETCH_MIN_SLOTS 8192
 
+static inline __attribute__((always_inline)) int add_event(struct mst_model *m,
+							    const struct mst__event *e)
+{
+	if (e->type == MST_REC_ALLOC) {
+		struct mst_alloc a = {
+			.time = e->time, .thread = e->thread, .func = e->func,
+			.addr = e->addr, .size = e->size, .stack = e->stack,
+		};
+		return add_alloc(m, &a);
+	} else {
+		struct mst_free f = {
+			.time = e->time, .thread = e->thread, .func = e->func,
+			.addr = e->addr, .stack = e->stack,
+		};
+		return add_free(m, &f);
+	}
+}
+
 int mst_model_read(struct mst_model *m, struct mst_reader *r,
 		   int (*other)(void *ctx, const struct mst_record *rec), void *ctx,
 		   int *read_status)
@@ -1301,26 +1324,20 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 	if (!(env && !strcmp(env, "1")) && sysconf(_SC_NPROCESSORS_ONLN) >= 2)
 		mst__reader_prefetch(r);      /* or read on this thread */
 	for (;;) {
-		size_t n = mst__reader_events(r, ev, READ_BATCH);
-		size_t ahead = m->live.cap >= PREFETCH_MIN_SLOTS ? READ_AHEAD : n;
+		size_t n = mst__reader_events(r, ev, READ_BATCH), k = 0;
 
-		for (size_t k = 0; k < n; k++) {
-			const struct mst__event *e = &ev[k];
-			if (k + ahead < n)
-				mt_live_prefetch(&m->live, ev[k + ahead].addr);
-			if (e->type == MST_REC_ALLOC) {
-				struct mst_alloc a = {
-					.time = e->time, .thread = e->thread, .func = e->func,
-					.addr = e->addr, .size = e->size, .stack = e->stack,
-				};
-				rc = add_alloc(m, &a);
-			} else {
-				struct mst_free f = {
-					.time = e->time, .thread = e->thread, .func = e->func,
-					.addr = e->addr, .stack = e->stack,
-				};
-				rc = add_free(m, &f);
+		/* Two loops rather than a test an event: the first one
+		 * prefetches, while the live set is too big for the cache. */
+		if (m->live.cap >= PREFETCH_MIN_SLOTS) {
+			for (; k + READ_AHEAD < n; k++) {
+				mt_live_prefetch(&m->live, ev[k + READ_AHEAD].addr);
+				rc = add_event(m, &ev[k]);
+				if (rc != MST_OK)
+					return rc;
 			}
+		}
+		for (; k < n; k++) {
+			rc = add_event(m, &ev[k]);
 			if (rc != MST_OK)
 				return rc;
 		}

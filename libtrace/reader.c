@@ -115,6 +115,8 @@ struct mst_reader {
 	uint64_t ref;                 /* where the next FREE_REF is expected */
 	uint64_t nallocs;             /* allocation records in the chunk */
 	uint64_t *aring;              /* address of allocation n at n % window */
+	uint64_t nfrees;              /* FREE records in the chunk */
+	uint64_t fring[MST__REUSE_WINDOW]; /* address of free n at n % window */
 	uint64_t c_thread;            /* one-entry cache of addr_slot: */
 	size_t c_slot;                /* SIZE_MAX when it holds nothing */
 	uint64_t last_time;           /* times never decrease across chunks */
@@ -482,6 +484,7 @@ static int next_chunk(struct mst_reader *r)
 	r->cur_thread = 0;
 	r->ref = 0;
 	r->nallocs = 0;
+	r->nfrees = 0;
 	mst__tab_clear(&r->addrs);
 	r->c_slot = SIZE_MAX;
 	return MST_OK;
@@ -977,6 +980,20 @@ static const char *lane_err(const char *err, const char *short_msg)
 	return err == mst__err_short ? short_msg : err;
 }
 
+/* An ALLOC's address (aa) from the address lane; BASE is the thread's chain. */
+static uint64_t get_aa(struct mst_reader *r, struct mst__in *ain, uint64_t base)
+{
+	uint64_t back, d;
+
+	if (!mst__get_aa(ain, &back, &d))
+		return base + d;
+	if (back >= MST__REUSE_WINDOW || back >= r->nfrees) {
+		ain->err = "an allocation names a free the chunk does not hold";
+		return 0;
+	}
+	return r->fring[(r->nfrees - 1 - back) % MST__REUSE_WINDOW];
+}
+
 /*
  * Decodes the event record of type TYPE whose record-lane fields IN reads
  * (the type already taken) into r->rec, its time and address from their
@@ -1008,7 +1025,7 @@ static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
 		a->stack = mst__get_vu(in);
 		a->alignment = mst_alloc_func_has_alignment(func) ? mst__get_vu(in) : 0;
 		time = get_time(r, &tin);
-		addr = base + mst__get_va(&ain);
+		addr = get_aa(r, &ain, base);
 		a->old_addr = mst_alloc_func_is_realloc(func) ? addr + mst__get_va(&ain) : 0;
 		a->time = time;
 		a->addr = addr;
@@ -1042,6 +1059,8 @@ static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
 		return corrupt_rec(r, at, lane_err(ain.err, "the address lane ends before its records"));
 	if (kind == EV_ALLOC)
 		r->aring[r->nallocs++ % MST__REF_WINDOW] = addr;
+	else
+		r->fring[r->nfrees++ % MST__REUSE_WINDOW] = addr;
 	mst__tab_set(&r->addrs, slot, thread, addr);
 	r->c_slot = SIZE_MAX;
 	r->cur_thread = thread;
@@ -1228,13 +1247,12 @@ static inline const uint8_t *fast_vu8(const uint8_t *p, uint64_t *out)
 #define fast_vu8 fast_vu
 #endif
 
-/* A va (FORMAT.md §2) at P, as mst__get_va reads it. */
-static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
+/* The rest of a va (FORMAT.md §2) whose vu U was read, up to P. */
+static inline const uint8_t *fast_va_u(const uint8_t *p, uint64_t u, uint64_t *out)
 {
-	uint64_t u, d;
+	uint64_t d;
 
-	p = fast_vu8(p, &u);
-	if (!p || u >= 1ull << 61)
+	if (u >= 1ull << 61)
 		return NULL;
 	d = (uint64_t)mst__unzigzag(u >> 1) << 4;
 	if (u & 1) {
@@ -1245,6 +1263,15 @@ static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
 	}
 	*out = d;
 	return p;
+}
+
+/* A va (FORMAT.md §2) at P, as mst__get_va reads it. */
+static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
+{
+	uint64_t u;
+
+	p = fast_vu8(p, &u);
+	return p ? fast_va_u(p, u, out) : NULL;
 }
 
 /* A core event as fast_event decodes it. */
@@ -1304,10 +1331,20 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 			p = fast_vu1(p, &stack);
 		if (p && x & MST__X_ALIGN)
 			p = fast_vu(p, &align);
-		ap = fast_va(r->ap, &d);
+		ap = fast_vu8(r->ap, &d);
 		if (!p || !ap || stack > r->nstacks)
 			return 0;
-		addr = (sl->busy ? sl->addr : 0) + d;
+		if (d & 1) {
+			/* one of the chunk's latest frees, D >> 1 back */
+			if (d >> 1 >= MST__REUSE_WINDOW || d >> 1 >= r->nfrees)
+				return 0;
+			addr = r->fring[(r->nfrees - 1 - (d >> 1)) % MST__REUSE_WINDOW];
+		} else {
+			ap = fast_va_u(ap, d >> 1, &d);
+			if (!ap)
+				return 0;
+			addr = (sl->busy ? sl->addr : 0) + d;
+		}
 		if (x & MST__X_OLD) {
 			ap = fast_va(ap, &old);
 			if (!ap)
@@ -1342,6 +1379,7 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 			addr = r->aring[n % MST__REF_WINDOW];
 			r->ref = n + 1;
 		}
+		r->fring[r->nfrees++ % MST__REUSE_WINDOW] = addr;
 		o->type = MST_REC_FREE;
 		o->size = 0;
 	}

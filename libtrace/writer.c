@@ -32,6 +32,8 @@
 #define MAX_CHUNK_THREADS (ADDR_TAB / 2)
 /* Buckets of the address -> allocation index (see ref_find()). */
 #define REF_BUCKETS 65536u
+/* Buckets of the address -> free index (see reuse_find()). */
+#define REUSE_BUCKETS 4096u
 
 #define DEFAULT_LEVEL 3
 
@@ -61,6 +63,9 @@ struct mst_writer {
 	uint64_t nallocs;             /* allocation records in the chunk */
 	uint64_t *aring;              /* address of allocation n at n % window */
 	uint32_t *aidx;               /* address bits -> allocation n + 1 */
+	uint64_t nfrees;              /* FREE records in the chunk */
+	uint64_t fring[MST__REUSE_WINDOW]; /* address of free n at n % window */
+	uint32_t fidx[REUSE_BUCKETS]; /* address bits -> free n + 1 */
 
 	uint64_t last_time;           /* time order across chunks */
 	uint64_t bytes, events, stacks;
@@ -155,6 +160,7 @@ static void chunk_reset(struct mst_writer *w)
 	w->cur_thread = 0;
 	w->ref = 0;
 	w->nallocs = 0;
+	w->nfrees = 0;
 	w->last_slot = 0;
 	mst__tab_clear(&w->addrs);
 }
@@ -456,6 +462,7 @@ struct enc {
 	uint64_t cur;                 /* current thread */
 	uint64_t ref;                 /* next FREE_REF's expected allocation */
 	int64_t n;                    /* a FREE's allocation in the chunk, or -1 */
+	int back;                     /* the free an ALLOC's address is, or -1 */
 };
 
 /* The type byte of an event record of THREAD; it becomes current. */
@@ -487,7 +494,7 @@ static void encode_record(struct enc *e, const struct mst_record *rec)
 		if (mst_alloc_func_has_alignment(al->func))
 			mst__put_vu(o, al->alignment);
 		put_time(&e->tl, &e->t, al->time);
-		mst__put_va(&e->al, al->addr - e->a);
+		mst__put_aa(&e->al, e->back, al->addr - e->a);
 		e->a = al->addr;
 		if (mst_alloc_func_is_realloc(al->func))
 			/* NULL is old address 0 (FORMAT.md §5.1). */
@@ -663,6 +670,46 @@ static inline int64_t ref_find(const struct mst_writer *w, uint64_t addr)
 	return (int64_t)n;
 }
 
+/*
+ * Which of the chunk's latest frees gave back ADDR, as "how far back" (the
+ * aa field of an ALLOC, FORMAT.md §2), or -1. Allocators hand out the
+ * block freed last of a size first; the same scheme as ref_find.
+ */
+static inline int reuse_find(const struct mst_writer *w, uint64_t addr)
+{
+	uint64_t m = w->fidx[(addr >> 4) & (REUSE_BUCKETS - 1)];
+
+	if (!m--)
+		return -1;
+	if (m >= w->nfrees || w->nfrees - m > MST__REUSE_WINDOW ||
+	    w->fring[m % MST__REUSE_WINDOW] != addr)
+		return -1;
+	return (int)(w->nfrees - 1 - m);
+}
+
+/*
+ * How an ALLOC at ADDR writes its address: the free BACK frees back when
+ * that takes no more bytes than the delta D (a block reused in a
+ * sequential walk is often one granule away anyway), else -1 for D.
+ */
+static inline int reuse_choice(const struct mst_writer *w, uint64_t addr, uint64_t d)
+{
+	int back = reuse_find(w, addr);
+
+	if (back < 0)
+		return -1;
+	return mst__vu_len((uint64_t)back << 1 | 1) <=
+	       mst__vu_len((mst__zigzag((int64_t)d >> 4) << 1 | ((d & 15) != 0)) << 1) ?
+	       back : -1;
+}
+
+/* Remembers the chunk's next free, of ADDR. */
+static inline void reuse_free(struct mst_writer *w, uint64_t addr)
+{
+	w->fring[w->nfrees % MST__REUSE_WINDOW] = addr;
+	w->fidx[(addr >> 4) & (REUSE_BUCKETS - 1)] = (uint32_t)++w->nfrees;
+}
+
 /* Remembers the chunk's next allocation, at ADDR. */
 static inline void ref_alloc(struct mst_writer *w, uint64_t addr)
 {
@@ -687,6 +734,19 @@ static inline uint8_t *fast_va(uint8_t *p, uint64_t d)
 	unsigned low = d & 15;
 
 	p = fast_vu(p, mst__zigzag((int64_t)d >> 4) << 1 | (low != 0));
+	if (low)
+		*p++ = (uint8_t)low;
+	return p;
+}
+
+/* mst__put_aa without bounds checks. */
+static inline uint8_t *fast_aa(uint8_t *p, int back, uint64_t d)
+{
+	unsigned low = d & 15;
+
+	if (back >= 0)
+		return fast_vu(p, (uint64_t)back << 1 | 1);
+	p = fast_vu(p, (mst__zigzag((int64_t)d >> 4) << 1 | (low != 0)) << 1);
 	if (low)
 		*p++ = (uint8_t)low;
 	return p;
@@ -762,7 +822,8 @@ static inline int alloc_fast(struct mst_writer *w, const struct mst_alloc *al)
 	if (x & MST__X_ALIGN)
 		p = fast_vu(p, al->alignment);
 	t = fast_vu(w->tl + w->tl_len, al->time - w->d_time);
-	a = fast_va(w->al + w->al_len, al->addr - sl->addr);
+	a = fast_aa(w->al + w->al_len, reuse_choice(w, al->addr, al->addr - sl->addr),
+		    al->addr - sl->addr);
 	if (x & MST__X_OLD)
 		a = fast_va(a, al->old_addr - al->addr);
 	ref_alloc(w, al->addr);
@@ -793,6 +854,7 @@ static inline int free_fast(struct mst_writer *w, const struct mst_free *f)
 	} else {
 		a = fast_va(a, f->addr - sl->addr);
 	}
+	reuse_free(w, f->addr);
 	fast_done(w, sl, f->addr, f->time, p, t, a);
 	return 1;
 }
@@ -857,6 +919,7 @@ static int __attribute__((noinline)) add_general(struct mst_writer *w, const str
 			.tl = { w->tl, w->tl_len, w->lane_cap, 0 },
 			.al = { w->al, w->al_len, w->lane_cap, 0 },
 			.t = w->d_time, .cur = w->cur_thread, .ref = w->ref, .n = -1,
+			.back = -1,
 		};
 		uint64_t thread = 0;
 		size_t slot = 0;
@@ -875,6 +938,8 @@ static int __attribute__((noinline)) add_general(struct mst_writer *w, const str
 				e.a = w->addrs.slots[slot].addr;
 			if (rec->type == MST_REC_FREE)
 				e.n = ref_find(w, rec->u.free.addr);
+			else
+				e.back = reuse_choice(w, rec->u.alloc.addr, rec->u.alloc.addr - e.a);
 		}
 		encode_record(&e, rec);
 		if (!e.rec.overflow && !e.tl.overflow && !e.al.overflow &&
@@ -890,6 +955,8 @@ static int __attribute__((noinline)) add_general(struct mst_writer *w, const str
 				w->last_slot = slot;
 				if (rec->type == MST_REC_ALLOC)
 					ref_alloc(w, e.a);
+				else
+					reuse_free(w, e.a);
 			}
 			break;
 		}

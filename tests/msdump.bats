@@ -48,7 +48,7 @@ load test_helper
 @test "msdump: truncated chunk prints the records before it, then fails" {
 	run msdump "$FIXTURES/truncated-chunk.memscope"
 	assert_failure 1
-	assert_line "msdump: truncated chunk 4 at byte 438: stream ends after 23 of 50 bytes"
+	assert_line "msdump: truncated chunk 4 at byte 439: stream ends after 23 of 50 bytes"
 	assert_line "alloc t=350 thread=1 func=malloc addr=0x5555555a3000 size=1000 stack=2"
 	refute_line --partial "task_end"
 }

@@ -331,7 +331,7 @@ static void test_bad_records(void)
 		mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 		mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
 		mst__put_vu(&t, 1);
-		mst__put_va(&a, 0x1000);
+		mst__put_aa(&a, -1, 0x1000);
 		mst__put_vu(&o, MST__T_FREE_REF + MST_FREE_FREE);
 		mst__put_vu(&o, 0);
 		mst__put_vu(&t, 1);
@@ -356,7 +356,7 @@ static void test_bad_records(void)
 				mst__put_vu(&o, i == 2 ? 2 : 1);
 			mst__put_vu(&o, 8); mst__put_vu(&o, 0);
 			mst__put_vu(&t, 1);
-			mst__put_va(&a, i == 1 ? 0x40 : i == 2 ? 0x9000 : 0x1000);
+			mst__put_aa(&a, -1, i == 1 ? 0x40 : i == 2 ? 0x9000 : 0x1000);
 		}
 		for (int i = 0; i < 3; i++) {
 			mst__put_vu(&o, MST__T_FREE_REF + MST_FREE_FREE + (i != 1 ? MST__T_THREAD : 0));
@@ -384,6 +384,53 @@ static void test_bad_records(void)
 		close_bytes(r, fd);
 		membuf_free(&m);
 	}
+	RESET();        /* an ALLOC at the address of a free the chunk does not hold */
+	mst__put_vu(&o, MST__T_FREE + MST_FREE_FREE + MST__T_THREAD);
+	mst__put_vu(&o, 1); mst__put_vu(&o, 0);
+	mst__put_vu(&t, 1);
+	mst__put_va(&a, 0x1000);
+	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC);
+	mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+	mst__put_vu(&t, 1);
+	mst__put_aa(&a, 1, 0);
+	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "names a free"),
+	      "an allocation naming a free beyond the chunk's is corrupt: %s", d);
+	{
+		/* Frees of 0x1000 (thread 1) then 0x2000 (thread 2); thread 1
+		 * allocates "1 free back", then "0 back": 0x1000, 0x2000. */
+		struct membuf m;
+		struct mst_reader *r;
+		const struct mst_record *rec;
+		uint64_t got[2] = { 0 };
+		int fd, s, na = 0;
+		uint8_t pay[256];
+		RESET();
+		for (int i = 0; i < 2; i++) {
+			mst__put_vu(&o, MST__T_FREE + MST_FREE_FREE + MST__T_THREAD);
+			mst__put_vu(&o, 1 + i); mst__put_vu(&o, 0);
+			mst__put_vu(&t, 1);
+			mst__put_va(&a, 0x1000 * (i + 1));
+		}
+		for (int i = 0; i < 2; i++) {
+			mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
+			mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
+			mst__put_vu(&t, 1);
+			mst__put_aa(&a, 1 - i, 0);
+		}
+		start_trace(&m, MST_FORMAT_MAJOR, 0);
+		size_t len = join(pay, sizeof(pay), &o, &t, &a);
+		hand_chunk(&m, MST__ENC_STORED, pay, len, len);
+		end_trace(&m, 100);
+		s = open_bytes(&r, &fd, m.p, m.len);
+		while (s == MST_OK && (s = mst_reader_next(r, &rec)) == MST_OK)
+			if (rec->type == MST_REC_ALLOC && na < 2)
+				got[na++] = rec->u.alloc.addr;
+		CHECK(s == MST_END && got[0] == 0x1000 && got[1] == 0x2000,
+		      "allocations name the chunk's frees, latest first (0x%llx 0x%llx): %s",
+		      (unsigned long long)got[0], (unsigned long long)got[1], mst_reader_error(r));
+		close_bytes(r, fd);
+		membuf_free(&m);
+	}
 	RESET();
 	mst__put_vu(&o, 0);
 	CHECK(try_chunk(p, o.len, d, sizeof(d)) == MST_ERR_CORRUPT, "type 0 is corrupt");
@@ -392,13 +439,13 @@ static void test_bad_records(void)
 	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 5);
 	mst__put_vu(&t, 1);
-	mst__put_va(&a, 16);
+	mst__put_aa(&a, -1, 16);
 	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "stack node not yet defined"),
 	      "an undefined stack is corrupt: %s", d);
 	RESET();        /* ALLOC whose time lane is empty */
 	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 8); mst__put_vu(&o, 0);
-	mst__put_va(&a, 16);
+	mst__put_aa(&a, -1, 16);
 	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "time lane ends"),
 	      "an event without its time is corrupt: %s", d);
 	RESET();        /* FREE whose address lane is empty */
@@ -436,7 +483,7 @@ static void test_bad_records(void)
 	mst__put_vu(&o, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 	mst__put_vu(&o, 1); mst__put_vu(&o, 1);
 	mst__put_vu(&t, 1);
-	mst__put_va(&a, 16);
+	mst__put_aa(&a, -1, 16);
 	CHECK(try_lanes(&o, &t, &a, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "past the end"),
 	      "a record cut by the chunk end is corrupt: %s", d);
 	RESET();        /* THREAD_START body one field short */
@@ -458,7 +505,7 @@ static void test_bad_records(void)
 			mst__put_vu(&ob, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 			mst__put_vu(&ob, th); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
 			mst__put_vu(&tb, 0);
-			mst__put_va(&ab, 16);
+			mst__put_aa(&ab, -1, 16);
 		}
 		CHECK(try_lanes(&ob, &tb, &ab, d, sizeof(d)) == MST_ERR_CORRUPT && strstr(d, "4096 threads"),
 		      "events of 4097 threads in one chunk are corrupt: %s", d);
@@ -467,7 +514,7 @@ static void test_bad_records(void)
 			mst__put_vu(&ob, MST__T_ALLOC + MST_ALLOC_MALLOC + MST__T_THREAD);
 			mst__put_vu(&ob, th); mst__put_vu(&ob, 8); mst__put_vu(&ob, 0);
 			mst__put_vu(&tb, 0);
-			mst__put_va(&ab, 16);
+			mst__put_aa(&ab, -1, 16);
 		}
 		CHECK(try_lanes(&ob, &tb, &ab, d, sizeof(d)) == MST_END, "4096 threads are fine: %s", d);
 	}

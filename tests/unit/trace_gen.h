@@ -23,6 +23,8 @@ struct gen {
 	uint64_t live[64];            /* a few live addresses to free */
 	uint64_t live_thread[64];     /* and the threads that allocated them */
 	int nlive;
+	uint64_t freed[8];            /* the latest addresses freed, to reuse */
+	unsigned nfreed;
 	/* Storage for the pointers of the last generated record. */
 	char s1[64], s2[64], s3[64];
 	const char *argv[4];
@@ -125,6 +127,10 @@ static inline void gen_next(struct gen *g, struct mst_record *rec, int wide)
 		a->thread = 1 + gen_below(g, g->threads);
 		a->func = 1 + gen_below(g, MST_ALLOC_FUNC_MAX);
 		a->addr = wide ? gen_value(g) : gen_addr(g);
+		/* Allocators hand recently freed blocks out again: an ALLOC
+		 * names one of the latest frees, or its address delta. */
+		if (g->nfreed && gen_below(g, 3) == 0)
+			a->addr = g->freed[gen_below(g, g->nfreed < 8 ? g->nfreed : 8)];
 		a->size = wide ? gen_value(g) : gen_below(g, 4096);
 		a->stack = gen_below(g, g->stacks + 1);
 		if (mst_alloc_func_has_alignment(a->func))
@@ -156,6 +162,7 @@ static inline void gen_next(struct gen *g, struct mst_record *rec, int wide)
 			f->addr = wide ? gen_value(g) : gen_addr(g);
 		}
 		f->stack = gen_below(g, g->stacks + 1);
+		g->freed[g->nfreed++ % 8] = f->addr;
 	} else if (kind < 28) {
 		rec->type = MST_REC_STACK;
 		rec->u.stack.id = ++g->stacks;
