@@ -1174,6 +1174,22 @@ static inline int fast_room(const struct mst_reader *r)
 	       (size_t)(r->aend - r->ap) >= FAST_ADDR_ROOM;
 }
 
+/*
+ * How many events fast_event may decode in a row without a fast_room check:
+ * each takes at least a byte of every lane, so after K of them each lane
+ * has lost at most K times its longest event.
+ */
+static inline size_t fast_run(const struct mst_reader *r)
+{
+	size_t k = (size_t)(r->rend - r->rp) / FAST_ROOM,
+	       kt = (size_t)(r->tend - r->tp) / FAST_TIME_ROOM,
+	       ka = (size_t)(r->aend - r->ap) / FAST_ADDR_ROOM;
+
+	if (kt < k)
+		k = kt;
+	return ka < k ? ka : k;
+}
+
 /* Reads a vu at P, which has at least 10 bytes after it; NULL when it is
  * not a valid 64-bit varint. */
 static const uint8_t *fast_vu_long(const uint8_t *p, uint64_t *out)
@@ -1297,7 +1313,7 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 	struct mst__addr_slot *sl;
 	size_t slot;
 
-	if (!info || !r->have_header)
+	if (!info)
 		return 0;
 	p++;
 	if (info & EV_THREAD) {
@@ -1311,7 +1327,8 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 	if (!tp)
 		return 0;
 	t = r->d_time + dt;
-	if (t < r->d_time || t < r->last_time)
+	/* d_time <= last_time always, so this also catches a t that wrapped */
+	if (t < r->last_time)
 		return 0;
 	if (thread == r->c_thread && r->c_slot != SIZE_MAX) {
 		slot = r->c_slot;
@@ -1409,20 +1426,28 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 {
 	size_t n = 0;
 
-	if (r->status != MST_OK || r->header_pending)
+	if (r->status != MST_OK || r->header_pending || !r->have_header)
 		return 0;
-	while (n < max && fast_room(r)) {
-		struct fast_out o;
-		if (!fast_event(r, &o, 1))
+	while (n < max) {
+		size_t run = fast_run(r), k;
+
+		if (run > max - n)
+			run = max - n;
+		for (k = 0; k < run; k++) {
+			struct fast_out o;
+			if (!fast_event(r, &o, 1))
+				break;
+			ev[n].time = o.time;
+			ev[n].addr = o.addr;
+			ev[n].size = o.size;
+			ev[n].thread = (uint32_t)o.thread;
+			ev[n].stack = (uint32_t)o.stack;
+			ev[n].type = o.type;
+			ev[n].func = o.func;
+			n++;
+		}
+		if (k < run || !run)
 			break;
-		ev[n].time = o.time;
-		ev[n].addr = o.addr;
-		ev[n].size = o.size;
-		ev[n].thread = (uint32_t)o.thread;
-		ev[n].stack = (uint32_t)o.stack;
-		ev[n].type = o.type;
-		ev[n].func = o.func;
-		n++;
 	}
 	if (n) {
 		r->st.records += n;
@@ -1464,7 +1489,7 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 	*rec = NULL;
 	if (r->status != MST_OK)
 		return r->status;
-	if (!r->header_pending && fast_room(r) && fast_event(r, &o, 0)) {
+	if (!r->header_pending && r->have_header && fast_room(r) && fast_event(r, &o, 0)) {
 		r->rec.type = o.type;
 		if (o.type == MST_REC_ALLOC) {
 			struct mst_alloc *a = &r->rec.u.alloc;
