@@ -105,6 +105,7 @@ int mt_live_grow(struct mt_live *l)
 		return -1;
 	l->slots = n;
 	l->cap = cap;
+	l->grow_at = cap / 8 * 5;     /* cap is a power of two, 64 and up */
 	l->shift = 64 - log2_cap(cap);
 	for (i = 0; i < oldcap; i++)
 		if (old[i].addr)
@@ -116,7 +117,7 @@ int mt_live_grow(struct mt_live *l)
 struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr)
 {
 	struct mt_block *b;
-	if ((l->len + 1) * 8 > l->cap * 5 && mt_live_grow(l) < 0)
+	if (l->len >= l->grow_at && mt_live_grow(l) < 0)
 		return NULL;
 	b = live_slot(l, addr);
 	memset(b, 0, sizeof(*b));

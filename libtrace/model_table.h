@@ -62,6 +62,7 @@ static inline void mt_block_set(struct mt_block *b, uint64_t size, unsigned func
 struct mt_live {
 	struct mt_block *slots;
 	size_t cap, len;
+	size_t grow_at;               /* len that makes it grow: 5/8 of cap */
 	unsigned shift;               /* 64 - log2(cap), for mt_hash */
 };
 
@@ -126,7 +127,7 @@ static inline struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr,
 					      int *existed)
 {
 	size_t i, mask;
-	if ((l->len + 1) * 8 > l->cap * 5 && mt_live_grow(l) < 0)
+	if (l->len >= l->grow_at && mt_live_grow(l) < 0)
 		return NULL;
 	mask = l->cap - 1;
 	for (i = mt_hash(addr, l->shift); l->slots[i].addr; i = (i + 1) & mask) {
