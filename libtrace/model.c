@@ -489,12 +489,13 @@ static inline void timeline_heap(struct mst_model *m, struct mst_bucket *b)
 	b->has_data = 1;
 }
 
-static inline void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
+static inline __attribute__((always_inline)) void
+thread_live_at(struct mst_model *m, struct thread_x *x, struct mst_thread_stats *ts,
+	       int64_t delta)
 {
-	struct thread_x *x = &m->threadx[ti];
 	x->live_bytes += (uint64_t)delta;
-	if (x->live_bytes > m->threads[ti].peak_bytes)
-		m->threads[ti].peak_bytes = x->live_bytes;
+	if (x->live_bytes > ts->peak_bytes)
+		ts->peak_bytes = x->live_bytes;
 	/* Without series (ms-stats) "other" is never read: skip it. */
 	if (m->series) {
 		if (x->row >= 0) {
@@ -505,6 +506,11 @@ static inline void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
 			m->series[m->opts.thread_series][m->cur] = m->other_live;
 		}
 	}
+}
+
+static inline void thread_live(struct mst_model *m, uint32_t ti, int64_t delta)
+{
+	thread_live_at(m, &m->threadx[ti], &m->threads[ti], delta);
 }
 
 /* ---- the live set ---- */
@@ -603,6 +609,7 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 {
 	struct mst_bucket *bk = timeline_at(m, a->time);
 	uint32_t ti = thread_get(m, a->thread), si;
+	struct mst_thread_stats *ts;
 	struct thread_x *tx;
 	struct mt_block *b;
 	struct site_x *sx;
@@ -613,6 +620,7 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 	if (ti == NO_INDEX)
 		return fail(m, MST_ERR_NOMEM, "out of memory");
 	tx = &m->threadx[ti];
+	ts = &m->threads[ti];
 	/* sum.allocations, bytes_allocated and frees are the threads'
 	 * totals, added up in mst_model_finish. */
 	if (a->func < 16) {
@@ -625,7 +633,7 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 		    tx->pending_realloc == a->old_addr) {
 			/* The FREE half of a moved realloc: one call, no free. */
 			m->sum.free_by_func[tx->pending_func]--;
-			m->threads[ti].frees--;
+			ts->frees--;
 		}
 		if (a->old_addr) {
 			/* In place (old == new) or a FREE that never came:
@@ -673,9 +681,10 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 	if (sx->live_bytes > s->max_live_bytes)
 		s->max_live_bytes = sx->live_bytes;
 
-	m->threads[ti].allocations++;
-	m->threads[ti].bytes += a->size;
-	thread_live(m, ti, (int64_t)a->size);
+	/* ts and tx still point at the thread: only thread_lookup moves them */
+	ts->allocations++;
+	ts->bytes += a->size;
+	thread_live_at(m, tx, ts, (int64_t)a->size);
 	tx->last_alloc = a->addr;
 
 	hb = log2_bucket(a->size);
@@ -746,6 +755,7 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 {
 	struct mst_bucket *bk = timeline_at(m, f->time);
 	uint32_t ti = thread_get(m, f->thread), fs = NO_INDEX;
+	struct mst_thread_stats *ts;
 	struct thread_x *tx;
 	struct mt_block *b;
 	int is_realloc = f->func == MST_FREE_REALLOC || f->func == MST_FREE_REALLOCARRAY;
@@ -753,11 +763,12 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 	if (ti == NO_INDEX)
 		return fail(m, MST_ERR_NOMEM, "out of memory");
 	tx = &m->threadx[ti];
+	ts = &m->threads[ti];
 	/* Counted as a free now; a realloc ALLOC that follows on this thread
 	 * with this old address takes it back (one realloc call). */
 	if (f->func < 8)
 		m->sum.free_by_func[f->func]++;
-	m->threads[ti].frees++;
+	ts->frees++;
 	bk->frees++;
 	bk->has_data = 1;
 	tx->pending_realloc = is_realloc ? f->addr : 0;
@@ -779,7 +790,7 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 			 * recorder did not keep; not a call to scale up. */
 			if (f->func < 8)
 				m->sum.free_by_func[f->func]--;
-			m->threads[ti].frees--;
+			ts->frees--;
 			bk->frees--;
 			tx->pending_realloc = 0;
 		}
@@ -792,8 +803,8 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 	if (tx->last_alloc == f->addr)
 		tx->last_alloc = 0;
 	if (b->thread != ti) {
-		m->threads[ti].cross_frees++;
-		m->threads[ti].cross_free_bytes += mt_block_size(b);
+		ts->cross_frees++;
+		ts->cross_free_bytes += mt_block_size(b);
 		if (m->threadx[b->thread].last_alloc == f->addr)
 			m->threadx[b->thread].last_alloc = 0;
 	}
