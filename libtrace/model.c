@@ -737,8 +737,11 @@ static inline void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uin
 		v = mt_map_get(&m->pair_map, key);
 		if (v == NO_INDEX) {
 			if (mst__grow(&m->pairs, &m->pairs_cap, m->npairs + 1, sizeof(*m->pairs)) < 0 ||
-			    mt_map_put(&m->pair_map, key, (uint32_t)m->npairs) < 0)
-				return;       /* out of memory: crossing figures only */
+			    mt_map_put(&m->pair_map, key, (uint32_t)m->npairs) < 0) {
+				/* out of memory: crossing figures only */
+				m->free_stacks[fs].frees++;
+				return;
+			}
 			v = (uint32_t)m->npairs++;
 			m->pairs[v].site = site;
 			m->pairs[v].fs = fs;
@@ -780,10 +783,13 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 		fs = free_stack_index(m, f->stack);
 		if (fs == NO_INDEX)
 			return fail(m, MST_ERR_NOMEM, "out of memory");
-		m->free_stacks[fs].frees++;
+		/* free_stacks[fs].frees: counted here for an unknown free,
+		 * else in its pair (added up in attribute_modules) */
 	}
 	b = mt_live_find(&m->live, f->addr);
 	if (!b) {
+		if (fs != NO_INDEX)
+			m->free_stacks[fs].frees++;
 		m->integ.unknown_frees++;
 		if (m->sum.estimated) {
 			/* Sampled: most likely the free of an allocation the
@@ -1111,6 +1117,10 @@ static void attribute_modules(struct mst_model *m, const struct mst_reader *r)
 	}
 	if (!fsm)
 		return;
+	/* A pair counts its frees of a known block, the free stack only the
+	 * rest (one counter less a free while reading). */
+	for (i = 0; i < m->npairs; i++)
+		m->free_stacks[m->pairs[i].fs].frees += m->pairs[i].count;
 	for (i = 0; i < m->nfree_stacks; i++) {
 		fsm[i] = module_of_stack(m, r, m->free_stacks[i].stack);
 		if (fsm[i] != NO_INDEX)
