@@ -95,6 +95,28 @@ struct thread_slot {
 	char *name;
 };
 
+/*
+ * Where the decoding of a chunk stands: its lanes (FORMAT.md §5) and their
+ * delta state. The reader has one; so does the read-ahead thread, which
+ * decodes events ahead (see predecode()).
+ */
+struct dstate {
+	uint8_t *rp, *rend;           /* record lane */
+	const uint8_t *tp, *tend;     /* time lane */
+	const uint8_t *ap, *aend;     /* address lane */
+	uint64_t d_time;              /* the chunk's time chain */
+	uint64_t last_time;           /* times never decrease across chunks */
+	struct mst__addr_tab addrs;   /* threads' address chains */
+	uint64_t cur_thread;          /* thread of the last event record */
+	uint64_t ref;                 /* where the next FREE_REF is expected */
+	uint64_t nallocs;             /* allocation records in the chunk */
+	uint64_t *aring;              /* address of allocation n at n % window */
+	uint64_t nfrees;              /* FREE records in the chunk */
+	uint64_t fring[MST__REUSE_WINDOW]; /* address of free n at n % window */
+	uint64_t c_thread;            /* one-entry cache of addr_slot: */
+	size_t c_slot;                /* SIZE_MAX when it holds nothing */
+};
+
 struct mst_reader {
 	int fd, own_fd;
 	char *name;
@@ -105,21 +127,8 @@ struct mst_reader {
 	struct cbuf buf;              /* chunks read on this thread */
 	ZSTD_DCtx *dctx;              /* the prefetch thread's once it runs */
 	struct prefetch *pf;          /* NULL: chunks read on this thread */
-	uint8_t *rbase, *rp, *rend;   /* record lane of the current chunk */
-	const uint8_t *tp, *tend;     /* its time lane */
-	const uint8_t *ap, *aend;     /* its address lane */
-
-	uint64_t d_time;              /* the chunk's delta state */
-	struct mst__addr_tab addrs;
-	uint64_t cur_thread;          /* thread of the last event record */
-	uint64_t ref;                 /* where the next FREE_REF is expected */
-	uint64_t nallocs;             /* allocation records in the chunk */
-	uint64_t *aring;              /* address of allocation n at n % window */
-	uint64_t nfrees;              /* FREE records in the chunk */
-	uint64_t fring[MST__REUSE_WINDOW]; /* address of free n at n % window */
-	uint64_t c_thread;            /* one-entry cache of addr_slot: */
-	size_t c_slot;                /* SIZE_MAX when it holds nothing */
-	uint64_t last_time;           /* times never decrease across chunks */
+	uint8_t *rbase;               /* payload of the current chunk */
+	struct dstate ds;             /* where its decoding stands */
 
 	struct mst_record rec;
 	const char **argv;            /* per-record arrays, reused */
@@ -463,9 +472,9 @@ static int next_chunk(struct mst_reader *r)
 	if (st != MST_OK)
 		return r->status = st;
 	r->rbase = rbase;
-	r->rp = rbase;
-	r->rend = rbase + len;
-	r->tp = r->tend = r->ap = r->aend = rbase;
+	r->ds.rp = rbase;
+	r->ds.rend = rbase + len;
+	r->ds.tp = r->ds.tend = r->ds.ap = r->ds.aend = rbase;
 	if (len) {
 		/* The lanes (FORMAT.md §5): two lengths, then times,
 		 * addresses, and the records in the rest. */
@@ -475,18 +484,18 @@ static int next_chunk(struct mst_reader *r)
 
 		if (in.err || tlen > left || alen > left - tlen)
 			return corrupt(r, "lane lengths exceed the chunk");
-		r->tp = in.p;
-		r->tend = r->ap = in.p + tlen;
-		r->aend = r->ap + alen;
-		r->rp = (uint8_t *)r->aend;
+		r->ds.tp = in.p;
+		r->ds.tend = r->ds.ap = in.p + tlen;
+		r->ds.aend = r->ds.ap + alen;
+		r->ds.rp = (uint8_t *)r->ds.aend;
 	}
-	r->d_time = 0;
-	r->cur_thread = 0;
-	r->ref = 0;
-	r->nallocs = 0;
-	r->nfrees = 0;
-	mst__tab_clear(&r->addrs);
-	r->c_slot = SIZE_MAX;
+	r->ds.d_time = 0;
+	r->ds.cur_thread = 0;
+	r->ds.ref = 0;
+	r->ds.nallocs = 0;
+	r->ds.nfrees = 0;
+	mst__tab_clear(&r->ds.addrs);
+	r->ds.c_slot = SIZE_MAX;
 	return MST_OK;
 }
 
@@ -514,20 +523,20 @@ static const char *get_str(struct mst__in *in)
 
 static uint64_t get_time(struct mst_reader *r, struct mst__in *in)
 {
-	uint64_t d = mst__get_vu(in), t = r->d_time + d;
+	uint64_t d = mst__get_vu(in), t = r->ds.d_time + d;
 
 	if (in->err)
 		return 0;
-	if (t < r->d_time) {
+	if (t < r->ds.d_time) {
 		in->err = "time overflows 64 bits";
 		return 0;
 	}
-	if (t < r->last_time) {
+	if (t < r->ds.last_time) {
 		in->err = "time goes backwards";
 		return 0;
 	}
-	r->d_time = t;
-	r->last_time = t;
+	r->ds.d_time = t;
+	r->ds.last_time = t;
 	return t;
 }
 
@@ -535,9 +544,9 @@ static uint64_t get_time(struct mst_reader *r, struct mst__in *in)
  * The address chain of THREAD: the slot to update after decoding. The
  * table grows with the threads of one chunk, which its size bounds.
  */
-static int addr_slot(struct mst_reader *r, uint64_t thread, size_t *slot)
+static int addr_slot(struct dstate *ds, uint64_t thread, size_t *slot)
 {
-	struct mst__addr_tab *t = &r->addrs;
+	struct mst__addr_tab *t = &ds->addrs;
 
 	/* FORMAT.md §5 bounds the threads of a chunk, and so this memory. */
 	if (t->nused >= MST__MAX_CHUNK_THREADS && !t->slots[mst__tab_find(t, thread)].busy)
@@ -563,7 +572,7 @@ static int addr_slot(struct mst_reader *r, uint64_t thread, size_t *slot)
 		free(t->slots);
 		free(t->used);
 		*t = n;
-		r->c_slot = SIZE_MAX;         /* the slots moved */
+		ds->c_slot = SIZE_MAX;          /* the slots moved */
 	}
 	*slot = mst__tab_find(t, thread);
 	return 0;
@@ -987,11 +996,11 @@ static uint64_t get_aa(struct mst_reader *r, struct mst__in *ain, uint64_t base)
 
 	if (!mst__get_aa(ain, &back, &d))
 		return base + d;
-	if (back >= MST__REUSE_WINDOW || back >= r->nfrees) {
+	if (back >= MST__REUSE_WINDOW || back >= r->ds.nfrees) {
 		ain->err = "an allocation names a free the chunk does not hold";
 		return 0;
 	}
-	return r->fring[(r->nfrees - 1 - back) % MST__REUSE_WINDOW];
+	return r->ds.fring[(r->ds.nfrees - 1 - back) % MST__REUSE_WINDOW];
 }
 
 /*
@@ -1002,10 +1011,10 @@ static uint64_t get_aa(struct mst_reader *r, struct mst__in *ain, uint64_t base)
 static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
 {
 	static const char too_many_threads[] = "events of more than 4096 threads in one chunk";
-	const uint8_t *at = r->rp;
+	const uint8_t *at = r->ds.rp;
 	unsigned info = ev_info[type], kind = EV_KIND(info), func = EV_FUNC(info);
-	struct mst__in tin = { r->tp, r->tend, NULL }, ain = { r->ap, r->aend, NULL };
-	uint64_t thread = r->cur_thread, addr, base, time;
+	struct mst__in tin = { r->ds.tp, r->ds.tend, NULL }, ain = { r->ds.ap, r->ds.aend, NULL };
+	uint64_t thread = r->ds.cur_thread, addr, base, time;
 	size_t slot;
 	int rs;
 
@@ -1013,9 +1022,9 @@ static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
 		thread = mst__get_vu(in);
 	if (in->err)
 		return corrupt_rec(r, at, in->err);
-	if ((rs = addr_slot(r, thread, &slot)) != 0)
+	if ((rs = addr_slot(&r->ds, thread, &slot)) != 0)
 		return rs < 0 ? nomem(r) : corrupt_rec(r, at, too_many_threads);
-	base = r->addrs.slots[slot].busy ? r->addrs.slots[slot].addr : 0;
+	base = r->ds.addrs.slots[slot].busy ? r->ds.addrs.slots[slot].addr : 0;
 	if (kind == EV_ALLOC) {
 		struct mst_alloc *a = &r->rec.u.alloc;
 		r->rec.type = MST_REC_ALLOC;
@@ -1041,11 +1050,11 @@ static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
 			addr = base + mst__get_va(&ain);
 		} else {
 			int64_t d = mst__unzigzag(mst__get_vu(&ain));
-			uint64_t n = r->ref + (uint64_t)d;
-			if (!ain.err && (n >= r->nallocs || r->nallocs - n > MST__REF_WINDOW))
+			uint64_t n = r->ds.ref + (uint64_t)d;
+			if (!ain.err && (n >= r->ds.nallocs || r->ds.nallocs - n > MST__REF_WINDOW))
 				ain.err = "FREE_REF names an allocation the chunk does not hold";
-			addr = ain.err ? 0 : r->aring[n % MST__REF_WINDOW];
-			r->ref = n + 1;
+			addr = ain.err ? 0 : r->ds.aring[n % MST__REF_WINDOW];
+			r->ds.ref = n + 1;
 		}
 		f->time = time;
 		f->addr = addr;
@@ -1058,14 +1067,14 @@ static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
 	if (ain.err)
 		return corrupt_rec(r, at, lane_err(ain.err, "the address lane ends before its records"));
 	if (kind == EV_ALLOC)
-		r->aring[r->nallocs++ % MST__REF_WINDOW] = addr;
+		r->ds.aring[r->ds.nallocs++ % MST__REF_WINDOW] = addr;
 	else
-		r->fring[r->nfrees++ % MST__REUSE_WINDOW] = addr;
-	mst__tab_set(&r->addrs, slot, thread, addr);
-	r->c_slot = SIZE_MAX;
-	r->cur_thread = thread;
-	r->tp = tin.p;
-	r->ap = ain.p;
+		r->ds.fring[r->ds.nfrees++ % MST__REUSE_WINDOW] = addr;
+	mst__tab_set(&r->ds.addrs, slot, thread, addr);
+	r->ds.c_slot = SIZE_MAX;
+	r->ds.cur_thread = thread;
+	r->ds.tp = tin.p;
+	r->ds.ap = ain.p;
 	return 0;
 }
 
@@ -1075,8 +1084,8 @@ static int decode_event(struct mst_reader *r, struct mst__in *in, unsigned type)
  */
 static int decode_record(struct mst_reader *r)
 {
-	const uint8_t *at = r->rp;
-	struct mst__in in = { r->rp, r->rend, NULL };
+	const uint8_t *at = r->ds.rp;
+	struct mst__in in = { r->ds.rp, r->ds.rend, NULL };
 	uint64_t type = mst__get_vu(&in);
 
 	if (in.err)
@@ -1100,7 +1109,7 @@ static int decode_record(struct mst_reader *r)
 		mst__get_bytes(&in, &n);
 		if (in.err)
 			return corrupt_rec(r, at, in.err);
-		r->rp = (uint8_t *)in.p;
+		r->ds.rp = (uint8_t *)in.p;
 		return 1;
 	} else if (type <= MST__T_CORE_LAST) {
 		char what[64];
@@ -1115,7 +1124,7 @@ static int decode_record(struct mst_reader *r)
 
 		if (in.err)
 			return corrupt_rec(r, at, in.err);
-		r->rp = (uint8_t *)in.p;
+		r->ds.rp = (uint8_t *)in.p;
 		if (type == MST__T_HEADER && r->have_header)
 			return corrupt_rec(r, at, "a second HEADER record");
 		st = decode_ext(r, type, &bin);
@@ -1140,7 +1149,7 @@ static int decode_record(struct mst_reader *r)
 		return corrupt_rec(r, at, in.err);
 	if (!r->have_header)
 		return corrupt_rec(r, at, "the first record is not a HEADER");
-	r->rp = (uint8_t *)in.p;
+	r->ds.rp = (uint8_t *)in.p;
 	return MST_OK;
 }
 
@@ -1167,11 +1176,11 @@ static int decode_record(struct mst_reader *r)
 #define FAST_TIME_ROOM 10
 #define FAST_ADDR_ROOM 22
 
-static inline int fast_room(const struct mst_reader *r)
+static inline int fast_room(const struct dstate *ds)
 {
-	return (size_t)(r->rend - r->rp) >= FAST_ROOM &&
-	       (size_t)(r->tend - r->tp) >= FAST_TIME_ROOM &&
-	       (size_t)(r->aend - r->ap) >= FAST_ADDR_ROOM;
+	return (size_t)(ds->rend - ds->rp) >= FAST_ROOM &&
+	       (size_t)(ds->tend - ds->tp) >= FAST_TIME_ROOM &&
+	       (size_t)(ds->aend - ds->ap) >= FAST_ADDR_ROOM;
 }
 
 /*
@@ -1179,11 +1188,11 @@ static inline int fast_room(const struct mst_reader *r)
  * each takes at least a byte of every lane, so after K of them each lane
  * has lost at most K times its longest event.
  */
-static inline size_t fast_run(const struct mst_reader *r)
+static inline size_t fast_run(const struct dstate *ds)
 {
-	size_t k = (size_t)(r->rend - r->rp) / FAST_ROOM,
-	       kt = (size_t)(r->tend - r->tp) / FAST_TIME_ROOM,
-	       ka = (size_t)(r->aend - r->ap) / FAST_ADDR_ROOM;
+	size_t k = (size_t)(ds->rend - ds->rp) / FAST_ROOM,
+	       kt = (size_t)(ds->tend - ds->tp) / FAST_TIME_ROOM,
+	       ka = (size_t)(ds->aend - ds->ap) / FAST_ADDR_ROOM;
 
 	if (kt < k)
 		k = kt;
@@ -1298,18 +1307,18 @@ struct fast_out {
 };
 
 /*
- * Decodes the event record at r->rp into *O: 1; or 0 for decode_record.
+ * Decodes the event record at r->ds.rp into *O: 1; or 0 for decode_record.
  * COMPACT: also 0 for an event that struct mst__event cannot hold (wide
  * thread or stack numbers, an alignment or an old address), before the
  * delta state moves, so that mst_reader_next takes it whole. The caller
  * has checked fast_room().
  */
 static inline __attribute__((always_inline)) int
-fast_event(struct mst_reader *r, struct fast_out *o, int compact)
+fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 {
-	const uint8_t *p = r->rp, *tp, *ap;
+	const uint8_t *p = ds->rp, *tp, *ap;
 	unsigned info = ev_info[p[0]], kind = EV_KIND(info), func = EV_FUNC(info);
-	uint64_t dt, t, thread = r->cur_thread, addr, stack;
+	uint64_t dt, t, thread = ds->cur_thread, addr, stack;
 	struct mst__addr_slot *sl;
 	size_t slot;
 
@@ -1323,19 +1332,19 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 	}
 	if (compact && thread > UINT32_MAX)
 		return 0;
-	tp = fast_vu(r->tp, &dt);
+	tp = fast_vu(ds->tp, &dt);
 	if (!tp)
 		return 0;
-	t = r->d_time + dt;
+	t = ds->d_time + dt;
 	/* d_time <= last_time always, so this also catches a t that wrapped */
-	if (t < r->last_time)
+	if (t < ds->last_time)
 		return 0;
-	if (thread == r->c_thread && r->c_slot != SIZE_MAX) {
-		slot = r->c_slot;
-	} else if (addr_slot(r, thread, &slot) != 0) {
+	if (thread == ds->c_thread && ds->c_slot != SIZE_MAX) {
+		slot = ds->c_slot;
+	} else if (addr_slot(ds, thread, &slot) != 0) {
 		return 0;
 	}
-	sl = &r->addrs.slots[slot];
+	sl = &ds->addrs.slots[slot];
 
 	if (kind == EV_ALLOC) {
 		uint64_t d, size, align = 0, old = 0;
@@ -1348,14 +1357,14 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 			p = fast_vu1(p, &stack);
 		if (p && x & MST__X_ALIGN)
 			p = fast_vu(p, &align);
-		ap = fast_vu8(r->ap, &d);
-		if (!p || !ap || stack > r->nstacks)
+		ap = fast_vu8(ds->ap, &d);
+		if (!p || !ap || stack > nstacks)
 			return 0;
 		if (d & 1) {
 			/* one of the chunk's latest frees, D >> 1 back */
-			if (d >> 1 >= MST__REUSE_WINDOW || d >> 1 >= r->nfrees)
+			if (d >> 1 >= MST__REUSE_WINDOW || d >> 1 >= ds->nfrees)
 				return 0;
-			addr = r->fring[(r->nfrees - 1 - (d >> 1)) % MST__REUSE_WINDOW];
+			addr = ds->fring[(ds->nfrees - 1 - (d >> 1)) % MST__REUSE_WINDOW];
 		} else {
 			ap = fast_va_u(ap, d >> 1, &d);
 			if (!ap)
@@ -1370,53 +1379,53 @@ fast_event(struct mst_reader *r, struct fast_out *o, int compact)
 		}
 		if (compact && stack > UINT32_MAX)
 			return 0;
-		r->aring[r->nallocs++ % MST__REF_WINDOW] = addr;
+		ds->aring[ds->nallocs++ % MST__REF_WINDOW] = addr;
 		o->type = MST_REC_ALLOC;
 		o->size = size;
 		o->align = align;
 		o->old = old;
 	} else {
 		p = fast_vu1(p, &stack);
-		if (!p || stack > r->nstacks || (compact && stack > UINT32_MAX))
+		if (!p || stack > nstacks || (compact && stack > UINT32_MAX))
 			return 0;
 		if (kind == EV_FREE) {
 			uint64_t d;
-			ap = fast_va(r->ap, &d);
+			ap = fast_va(ds->ap, &d);
 			if (!ap)
 				return 0;
 			addr = (sl->busy ? sl->addr : 0) + d;
 		} else {
 			uint64_t u, n;
-			ap = fast_vu1(r->ap, &u);
+			ap = fast_vu1(ds->ap, &u);
 			if (!ap)
 				return 0;
-			n = r->ref + (uint64_t)mst__unzigzag(u);
-			if (n >= r->nallocs || r->nallocs - n > MST__REF_WINDOW)
+			n = ds->ref + (uint64_t)mst__unzigzag(u);
+			if (n >= ds->nallocs || ds->nallocs - n > MST__REF_WINDOW)
 				return 0;
-			addr = r->aring[n % MST__REF_WINDOW];
-			r->ref = n + 1;
+			addr = ds->aring[n % MST__REF_WINDOW];
+			ds->ref = n + 1;
 		}
-		r->fring[r->nfrees++ % MST__REUSE_WINDOW] = addr;
+		ds->fring[ds->nfrees++ % MST__REUSE_WINDOW] = addr;
 		o->type = MST_REC_FREE;
 		o->size = 0;
 	}
 	if (__builtin_expect(sl->busy, 1))
 		sl->addr = addr;
 	else
-		mst__tab_set(&r->addrs, slot, thread, addr);
+		mst__tab_set(&ds->addrs, slot, thread, addr);
 	o->func = func;
 	o->time = t;
 	o->thread = thread;
 	o->addr = addr;
 	o->stack = stack;
-	r->cur_thread = thread;
-	r->c_thread = thread;
-	r->c_slot = slot;
-	r->d_time = t;
-	r->last_time = t;
-	r->rp = (uint8_t *)p;
-	r->tp = tp;
-	r->ap = ap;
+	ds->cur_thread = thread;
+	ds->c_thread = thread;
+	ds->c_slot = slot;
+	ds->d_time = t;
+	ds->last_time = t;
+	ds->rp = (uint8_t *)p;
+	ds->tp = tp;
+	ds->ap = ap;
 	return 1;
 }
 
@@ -1429,13 +1438,13 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 	if (r->status != MST_OK || r->header_pending || !r->have_header)
 		return 0;
 	while (n < max) {
-		size_t run = fast_run(r), k;
+		size_t run = fast_run(&r->ds), k;
 
 		if (run > max - n)
 			run = max - n;
 		for (k = 0; k < run; k++) {
 			struct fast_out o;
-			if (!fast_event(r, &o, 1))
+			if (!fast_event(&r->ds, r->nstacks, &o, 1))
 				break;
 			ev[n].time = o.time;
 			ev[n].addr = o.addr;
@@ -1461,10 +1470,10 @@ static int fetch(struct mst_reader *r)
 {
 	for (;;) {
 		int st;
-		if (r->rp == r->rend) {
-			if (r->tp != r->tend)
+		if (r->ds.rp == r->ds.rend) {
+			if (r->ds.tp != r->ds.tend)
 				return corrupt(r, "the time lane holds bytes no record uses");
-			if (r->ap != r->aend)
+			if (r->ds.ap != r->ds.aend)
 				return corrupt(r, "the address lane holds bytes no record uses");
 			st = next_chunk(r);
 			if (st != MST_OK)
@@ -1489,7 +1498,7 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 	*rec = NULL;
 	if (r->status != MST_OK)
 		return r->status;
-	if (!r->header_pending && r->have_header && fast_room(r) && fast_event(r, &o, 0)) {
+	if (!r->header_pending && r->have_header && fast_room(&r->ds) && fast_event(&r->ds, r->nstacks, &o, 0)) {
 		r->rec.type = o.type;
 		if (o.type == MST_REC_ALLOC) {
 			struct mst_alloc *a = &r->rec.u.alloc;
@@ -1588,11 +1597,11 @@ static int reader_new(struct mst_reader **out, int fd, int own, const char *name
 	}
 	r->fd = fd;
 	r->own_fd = own;
-	r->c_slot = SIZE_MAX;
+	r->ds.c_slot = SIZE_MAX;
 	r->name = strdup(name ? name : "standard input");
 	r->dctx = ZSTD_createDCtx();
-	r->aring = malloc(MST__REF_WINDOW * sizeof(uint64_t));
-	if (!r->name || !r->dctx || !r->aring)
+	r->ds.aring = malloc(MST__REF_WINDOW * sizeof(uint64_t));
+	if (!r->name || !r->dctx || !r->ds.aring)
 		return nomem(r);
 	return MST_OK;
 }
@@ -1644,9 +1653,9 @@ void mst_reader_close(struct mst_reader *r)
 	free(r->syms);
 	free(r->header_mem);
 	free(r->stk);
-	free(r->addrs.slots);
-	free(r->addrs.used);
-	free(r->aring);
+	free(r->ds.addrs.slots);
+	free(r->ds.addrs.used);
+	free(r->ds.aring);
 	for (size_t i = 0; i < r->nmods; i++)
 		free(r->mods[i]);
 	free(r->mods);
