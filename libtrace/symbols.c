@@ -537,6 +537,7 @@ static void module_open_or_adopt(struct mst_symbolizer *s, struct sym_module *sm
 {
 	struct sym_job *j = NULL;
 	char *why = NULL;
+	int adopted = 0;
 	size_t i;
 
 	if (s->njobs) {
@@ -554,21 +555,20 @@ static void module_open_or_adopt(struct mst_symbolizer *s, struct sym_module *sm
 		if (j) {
 			while (j->status == JOB_RUNNING)
 				pthread_cond_wait(&s->cond, &s->lock);
+			/* QUEUED: quicker to open it here than to wait */
 			if (j->status == JOB_DONE) {
 				sm->dwfl = j->sm.dwfl;
 				sm->mod = j->sm.mod;
 				sm->state = j->sm.state;
 				why = j->warn;
 				j->warn = NULL;
+				adopted = 1;
 			}
-			/* QUEUED: quicker to open it here than to wait */
-			i = j->status == JOB_DONE;
 			j->status = JOB_TAKEN;
-			j = i ? j : NULL;
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
-	if (!j) {
+	if (!adopted) {
 		module_open(s, sm, ml);
 		return;
 	}
