@@ -57,43 +57,13 @@ struct cbuf {
 	size_t payload_cap, raw_cap;
 };
 
+/* Zeros after every payload, so that predecode() may read a little past
+ * a lane's end (it then checks that nothing past it was used). */
+#define PAYLOAD_PAD 64
+
 /* read_chunk's status where the stream ends before a chunk's first byte:
  * an END or a truncation, which only the decoding side can tell. */
 #define CHUNK_EOF 2
-
-/*
- * Read-ahead: a thread reads, checks and decompresses the next chunks into
- * a small ring while the caller decodes the current one. Only raw chunk
- * bytes cross cores (a few per event); the records are decoded where they
- * are used. A slot's buffer stays the caller's until it takes the next.
- */
-#define PF_SLOTS 4
-
-struct pf_slot {
-	struct cbuf buf;
-	uint8_t *rbase;
-	size_t len;
-	struct cpos pos;              /* the position after this chunk */
-	int status;                   /* MST_OK, CHUNK_EOF or an error */
-	int full;                     /* under mu: the caller's to take */
-	char err[384];                /* the error's detail */
-};
-
-struct prefetch {
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int abort;
-	int cur;                      /* slot being decoded, -1 for none */
-	size_t next;                  /* slot to take next */
-	struct cpos pos;              /* the thread's own, ahead of io */
-	struct pf_slot slot[PF_SLOTS];
-};
-
-struct thread_slot {
-	uint64_t thread;              /* 0 = empty slot: indexes start at 1 */
-	char *name;
-};
 
 /*
  * Where the decoding of a chunk stands: its lanes (FORMAT.md §5) and their
@@ -117,6 +87,84 @@ struct dstate {
 	size_t c_slot;                /* SIZE_MAX when it holds nothing */
 };
 
+/* A core event as fast_event decodes it. */
+struct fast_out {
+	enum mst_record_type type;
+	unsigned func;
+	uint64_t time, thread, addr, size, stack, align, old;
+};
+
+/*
+ * A chunk decoded ahead on the read-ahead thread (predecode()): its events
+ * as the model takes them, and, between them, what is left to the reader's
+ * own thread ("breaks"): records that touch the reader's tables or give an
+ * error (STACK, SKIP, extension records, decoded there from their offset
+ * with the time chain as it stood), and events struct mst__event cannot
+ * hold. A chunk the thread cannot decode whole is not decoded ahead at all.
+ */
+enum { PD_RECORD, PD_EVENT };
+
+struct pd_break {
+	size_t at;                    /* events of the chunk before it */
+	int kind;
+	uint32_t off;                 /* PD_RECORD: payload offset */
+	int timed;                    /* a timed record came before it in the chunk */
+	uint64_t d_time;              /* the time chain before it */
+	struct fast_out ev;           /* PD_EVENT */
+};
+
+struct pd_chunk {
+	int ok;                       /* decoded ahead: the rest is valid */
+	struct mst__event *ev;
+	size_t nev, ev_cap;
+	struct pd_break *brk;
+	size_t nbrk, brk_cap;
+	int timed;                    /* the chunk has a timed record */
+	uint64_t first_time;          /* its first, checked against the last chunk's */
+	uint64_t d_time;              /* its last */
+};
+
+/*
+ * Read-ahead: a thread reads, checks and decompresses the next chunks into
+ * a small ring while the caller decodes the current one. Only raw chunk
+ * bytes cross cores (a few per event); the records are decoded where they
+ * are used. A slot's buffer stays the caller's until it takes the next.
+ */
+#define PF_SLOTS 4
+
+struct pf_slot {
+	struct cbuf buf;
+	uint8_t *rbase;
+	size_t len;
+	struct cpos pos;              /* the position after this chunk */
+	int status;                   /* MST_OK, CHUNK_EOF or an error */
+	int full;                     /* under mu: the caller's to take */
+	char err[384];                /* the error's detail */
+	struct pd_chunk pd;           /* its events, decoded ahead */
+};
+
+struct prefetch {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int abort;
+	int cur;                      /* slot being decoded, -1 for none */
+	size_t next;                  /* slot to take next */
+	struct cpos pos;              /* the thread's own, ahead of io */
+	struct pf_slot slot[PF_SLOTS];
+	/* predecode(): the thread's decoding state, the stack nodes defined
+	 * up to the chunk it decodes, and whether it still decodes ahead. */
+	struct dstate ds;
+	uint64_t nstacks;
+	int pd_on;
+};
+
+struct thread_slot {
+	uint64_t thread;              /* 0 = empty slot: indexes start at 1 */
+	char *name;
+};
+
+
 struct mst_reader {
 	int fd, own_fd;
 	char *name;
@@ -129,6 +177,9 @@ struct mst_reader {
 	struct prefetch *pf;          /* NULL: chunks read on this thread */
 	uint8_t *rbase;               /* payload of the current chunk */
 	struct dstate ds;             /* where its decoding stands */
+	struct pd_chunk *pd;          /* its events decoded ahead, or NULL: */
+	size_t pd_i, pd_b;            /* the next event and break to give */
+	uint64_t pd_last0;            /* last_time before the chunk */
 
 	struct mst_record rec;
 	const char **argv;            /* per-record arrays, reused */
@@ -307,7 +358,7 @@ static int read_chunk(const struct mst_reader *r, struct cpos *pos, struct cbuf 
 			return chunk_corrupt(err, pos, "raw size exceeds the 16 MiB limit");
 		if (stored > MST__MAX_STORED(raw))
 			return chunk_corrupt(err, pos, "stored size too large for the raw size");
-		if (reserve(&b->payload, &b->payload_cap, stored ? stored : 1, 1))
+		if (reserve(&b->payload, &b->payload_cap, (size_t)stored + PAYLOAD_PAD, 1))
 			return fmt_err(err, MST_ERR_NOMEM, "out of memory");
 		n = read_full(r, pos, err, b->payload, stored);
 		if (n < 0)
@@ -326,10 +377,11 @@ static int read_chunk(const struct mst_reader *r, struct cpos *pos, struct cbuf 
 		if (enc == MST__ENC_STORED) {
 			if (stored != raw)
 				return chunk_corrupt(err, pos, "stored chunk whose stored and raw sizes differ");
+			memset(b->payload + raw, 0, PAYLOAD_PAD);
 			*rbase = b->payload;
 		} else if (enc == MST__ENC_ZSTD) {
 			size_t k;
-			if (reserve(&b->raw, &b->raw_cap, raw ? raw : 1, 1))
+			if (reserve(&b->raw, &b->raw_cap, (size_t)raw + PAYLOAD_PAD, 1))
 				return fmt_err(err, MST_ERR_NOMEM, "out of memory");
 			k = ZSTD_findFrameCompressedSize(b->payload, stored);
 			if (ZSTD_isError(k) || k != stored)
@@ -339,6 +391,7 @@ static int read_chunk(const struct mst_reader *r, struct cpos *pos, struct cbuf 
 				return chunk_corrupt(err, pos, "zstd cannot decode the payload");
 			if (k != raw)
 				return chunk_corrupt(err, pos, "decoded size differs from the raw size");
+			memset(b->raw + raw, 0, PAYLOAD_PAD);
 			*rbase = b->raw;
 		} else {
 			pos->skipped++;
@@ -348,6 +401,9 @@ static int read_chunk(const struct mst_reader *r, struct cpos *pos, struct cbuf 
 		return MST_OK;
 	}
 }
+
+static void predecode(struct prefetch *p, struct pf_slot *s);
+static int count_stacks(const struct dstate *ds, uint64_t *n);
 
 static void *prefetch_main(void *arg)
 {
@@ -368,6 +424,9 @@ static void *prefetch_main(void *arg)
 		st = read_chunk(r, &p->pos, &s->buf, s->err, &s->rbase, &s->len);
 		s->status = st;
 		s->pos = p->pos;
+		s->pd.ok = 0;
+		if (st == MST_OK)
+			predecode(p, s);
 		pthread_mutex_lock(&p->mu);
 		s->full = 1;
 		pthread_cond_broadcast(&p->cv);
@@ -382,7 +441,8 @@ static void *prefetch_main(void *arg)
  * the chunk decoded until now goes back to the thread. A last status
  * (the end or an error) stays in its slot, and is given again if asked.
  */
-static int prefetch_take(struct mst_reader *r, uint8_t **rbase, size_t *len)
+static int prefetch_take(struct mst_reader *r, uint8_t **rbase, size_t *len,
+			 struct pd_chunk **pd)
 {
 	struct prefetch *p = r->pf;
 	struct pf_slot *s = &p->slot[p->next];
@@ -406,6 +466,7 @@ static int prefetch_take(struct mst_reader *r, uint8_t **rbase, size_t *len)
 	p->next = (p->next + 1) % PF_SLOTS;
 	*rbase = s->rbase;
 	*len = s->len;
+	*pd = s->pd.ok ? &s->pd : NULL;
 	return MST_OK;
 }
 
@@ -420,6 +481,13 @@ int mst__reader_prefetch(struct mst_reader *r)
 		return -1;
 	p->cur = -1;
 	p->pos = r->io;
+	/* Events are decoded ahead from the next chunk on, given the stack
+	 * nodes the current one defines after where reading stands. */
+	p->ds.aring = malloc(MST__REF_WINDOW * sizeof(uint64_t));
+	p->ds.c_slot = SIZE_MAX;
+	p->nstacks = r->nstacks;
+	p->pd_on = p->ds.aring && r->have_header && !r->pd &&
+		   count_stacks(&r->ds, &p->nstacks) == 0;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	r->pf = p;
@@ -427,6 +495,7 @@ int mst__reader_prefetch(struct mst_reader *r)
 		r->pf = NULL;
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
+		free(p->ds.aring);
 		free(p);
 		return -1;
 	}
@@ -450,21 +519,60 @@ static void prefetch_stop(struct mst_reader *r)
 	for (size_t i = 0; i < PF_SLOTS; i++) {
 		free(p->slot[i].buf.payload);
 		free(p->slot[i].buf.raw);
+		free(p->slot[i].pd.ev);
+		free(p->slot[i].pd.brk);
 	}
+	free(p->ds.aring);
+	free(p->ds.addrs.slots);
+	free(p->ds.addrs.used);
 	free(p);
+	r->pd = NULL;
 	r->pf = NULL;
 }
 
 /* Makes the next chunk's records current: read here or by the prefetch
  * thread, with the same results and the same errors either way. */
+/*
+ * Starts decoding the chunk of LEN bytes at RBASE: its lanes (FORMAT.md
+ * §5: two lengths, then times, addresses, and the records in the rest) and
+ * a zero delta state. -1 when the lane lengths exceed the chunk.
+ */
+static int lanes_open(struct dstate *ds, uint8_t *rbase, size_t len)
+{
+	ds->rp = rbase;
+	ds->rend = rbase + len;
+	ds->tp = ds->tend = ds->ap = ds->aend = rbase;
+	if (len) {
+		struct mst__in in = { rbase, rbase + len, NULL };
+		uint64_t tlen = mst__get_vu(&in), alen = mst__get_vu(&in);
+		size_t left = (size_t)(in.end - in.p);
+
+		if (in.err || tlen > left || alen > left - tlen)
+			return -1;
+		ds->tp = in.p;
+		ds->tend = ds->ap = in.p + tlen;
+		ds->aend = ds->ap + alen;
+		ds->rp = (uint8_t *)ds->aend;
+	}
+	ds->d_time = 0;
+	ds->cur_thread = 0;
+	ds->ref = 0;
+	ds->nallocs = 0;
+	ds->nfrees = 0;
+	mst__tab_clear(&ds->addrs);
+	ds->c_slot = SIZE_MAX;
+	return 0;
+}
+
 static int next_chunk(struct mst_reader *r)
 {
+	struct pd_chunk *pd = NULL;
 	uint8_t *rbase = NULL;
 	size_t len = 0;
 	int st;
 
 	if (r->pf)
-		st = prefetch_take(r, &rbase, &len);
+		st = prefetch_take(r, &rbase, &len, &pd);
 	else
 		st = read_chunk(r, &r->io, &r->buf, r->err, &rbase, &len);
 	if (st == CHUNK_EOF)
@@ -472,30 +580,19 @@ static int next_chunk(struct mst_reader *r)
 	if (st != MST_OK)
 		return r->status = st;
 	r->rbase = rbase;
-	r->ds.rp = rbase;
-	r->ds.rend = rbase + len;
-	r->ds.tp = r->ds.tend = r->ds.ap = r->ds.aend = rbase;
-	if (len) {
-		/* The lanes (FORMAT.md §5): two lengths, then times,
-		 * addresses, and the records in the rest. */
-		struct mst__in in = { rbase, rbase + len, NULL };
-		uint64_t tlen = mst__get_vu(&in), alen = mst__get_vu(&in);
-		size_t left = (size_t)(in.end - in.p);
-
-		if (in.err || tlen > left || alen > left - tlen)
-			return corrupt(r, "lane lengths exceed the chunk");
-		r->ds.tp = in.p;
-		r->ds.tend = r->ds.ap = in.p + tlen;
-		r->ds.aend = r->ds.ap + alen;
-		r->ds.rp = (uint8_t *)r->ds.aend;
+	/* Decoded ahead: given from there, unless its first time goes back
+	 * from the last chunk's (which the thread did not know): then it is
+	 * decoded here, which says so. */
+	if (pd && !(pd->timed && pd->first_time < r->ds.last_time)) {
+		r->pd = pd;
+		r->pd_i = r->pd_b = 0;
+		r->pd_last0 = r->ds.last_time;
+		r->ds.rp = r->ds.rend = rbase + len;
+		r->ds.tp = r->ds.tend = r->ds.ap = r->ds.aend = rbase;
+		return MST_OK;
 	}
-	r->ds.d_time = 0;
-	r->ds.cur_thread = 0;
-	r->ds.ref = 0;
-	r->ds.nallocs = 0;
-	r->ds.nfrees = 0;
-	mst__tab_clear(&r->ds.addrs);
-	r->ds.c_slot = SIZE_MAX;
+	if (lanes_open(&r->ds, rbase, len))
+		return corrupt(r, "lane lengths exceed the chunk");
 	return MST_OK;
 }
 
@@ -1299,12 +1396,6 @@ static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
 	return p ? fast_va_u(p, u, out) : NULL;
 }
 
-/* A core event as fast_event decodes it. */
-struct fast_out {
-	enum mst_record_type type;
-	unsigned func;
-	uint64_t time, thread, addr, size, stack, align, old;
-};
 
 /*
  * Decodes the event record at r->ds.rp into *O: 1; or 0 for decode_record.
@@ -1429,6 +1520,246 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 	return 1;
 }
 
+/* ---- decoding ahead, on the read-ahead thread ---- */
+
+/* Largest chunk decoded ahead: its events stay a few MiB (ms-record
+ * writes 1 MiB chunks). A larger one ends decoding ahead. */
+#define PD_MAX_RAW (2u << 20)
+
+/* Whether extension record TYPE has a time as its first field (§5.2). */
+static int ext_timed(uint64_t type)
+{
+	return type > MST__T_HEADER && type <= MST__T_END;
+}
+
+/*
+ * Counts the STACK records from where DS stands to the end of its chunk,
+ * into *N; -1 when a record there does not parse (the reader will say so).
+ */
+static int count_stacks(const struct dstate *ds, uint64_t *n)
+{
+	struct mst__in in = { ds->rp, ds->rend, NULL };
+
+	while (!in.err && in.p < in.end) {
+		uint64_t type = mst__get_vu(&in);
+		unsigned info = type < 256 ? ev_info[type] : 0;
+		size_t len;
+
+		if (info) {
+			if (info & EV_THREAD)
+				mst__get_vu(&in);
+			if (EV_KIND(info) == EV_ALLOC) {
+				mst__get_vu(&in);
+				mst__get_vu(&in);
+				if (mst__alloc_extra[EV_FUNC(info)] & MST__X_ALIGN)
+					mst__get_vu(&in);
+			} else {
+				mst__get_vu(&in);
+			}
+		} else if (type == MST__T_STACK) {
+			mst__get_vu(&in);
+			mst__get_vu(&in);
+			(*n)++;
+		} else if (type == MST__T_SKIP || type > MST__T_CORE_LAST) {
+			mst__get_bytes(&in, &len);
+		} else {
+			return -1;
+		}
+	}
+	return in.err ? -1 : 0;
+}
+
+static struct pd_break *pd_add_break(struct pd_chunk *pd, int kind)
+{
+	struct pd_break *b;
+
+	if (reserve(&pd->brk, &pd->brk_cap, pd->nbrk + 1, sizeof(*pd->brk)))
+		return NULL;
+	b = &pd->brk[pd->nbrk++];
+	b->at = pd->nev;
+	b->kind = kind;
+	return b;
+}
+
+/*
+ * Decodes chunk S's events ahead into S->pd with the thread's own state,
+ * leaving STACK, SKIP and extension records, in order, to the reader's
+ * thread. Anything it does not take whole (damage, an event the fast path
+ * refuses, a record it does not know, a chunk too large) leaves the chunk,
+ * and every later one, to the reader's thread, which decodes them as ever
+ * and so gives the same records and the same errors.
+ */
+static void predecode(struct prefetch *p, struct pf_slot *s)
+{
+	struct pd_chunk *pd = &s->pd;
+	struct dstate *ds = &p->ds;
+	uint64_t nstacks = p->nstacks;
+	int timed = 0;
+
+	pd->ok = 0;
+	pd->nev = pd->nbrk = 0;
+	pd->timed = 0;
+	if (!p->pd_on)
+		return;
+	p->pd_on = 0;                 /* until this chunk is decoded whole */
+	if (s->len > PD_MAX_RAW || lanes_open(ds, s->rbase, s->len))
+		return;
+	ds->last_time = 0;            /* the last chunk's: checked on taking */
+	/* every event has a time: no more events than time lane bytes */
+	if (reserve(&pd->ev, &pd->ev_cap, (size_t)(ds->tend - ds->tp) + 1, sizeof(*pd->ev)))
+		return;
+	while (ds->rp < ds->rend) {
+		unsigned type = ds->rp[0];
+		struct fast_out o;
+
+		if (ev_info[type]) {
+			if (!fast_event(ds, nstacks, &o, 0))
+				return;
+			/* the payload's zero padding let it read past a lane's end */
+			if (ds->rp > ds->rend || ds->tp > ds->tend || ds->ap > ds->aend)
+				return;
+			if (!timed)
+				pd->first_time = o.time;
+			timed = 1;
+			if (pd->nev >= pd->ev_cap)
+				return;
+			/* what mst__reader_events would stop at */
+			if (o.thread > UINT32_MAX || o.stack > UINT32_MAX ||
+			    (o.type == MST_REC_ALLOC &&
+			     mst__alloc_extra[o.func] & (MST__X_ALIGN | MST__X_OLD))) {
+				struct pd_break *b = pd_add_break(pd, PD_EVENT);
+				if (!b)
+					return;
+				b->ev = o;
+				continue;
+			}
+			pd->ev[pd->nev++] = (struct mst__event){ o.time, o.addr, o.size,
+				(uint32_t)o.thread, (uint32_t)o.stack, (uint8_t)o.type, (uint8_t)o.func };
+		} else {
+			struct mst__in in = { ds->rp, ds->rend, NULL };
+			uint64_t t = mst__get_vu(&in), n = 0;
+			struct pd_break *b;
+			size_t len;
+
+			if (t == MST__T_STACK) {
+				uint64_t parent = mst__get_vu(&in);
+				mst__get_vu(&in);
+				if (in.err || parent > nstacks)
+					return;
+				nstacks++;
+			} else if (t == MST__T_SKIP || t > MST__T_CORE_LAST) {
+				const uint8_t *body = mst__get_bytes(&in, &len);
+				if (in.err)
+					return;
+				if (t > MST__T_CORE_LAST && ext_timed(t)) {
+					/* its time moves the chain the next events use */
+					struct mst__in bin = { body, body + len, NULL };
+					uint64_t d = mst__get_vu(&bin);
+					n = ds->d_time + d;
+					if (bin.err || n < ds->d_time || n < ds->last_time)
+						return;
+				}
+			} else {
+				return;         /* damage: left whole */
+			}
+			b = pd_add_break(pd, PD_RECORD);
+			if (!b)
+				return;
+			b->off = (uint32_t)(ds->rp - s->rbase);
+			b->timed = timed;
+			b->d_time = ds->d_time;
+			if (t > MST__T_CORE_LAST && ext_timed(t)) {
+				if (!timed)
+					pd->first_time = n;
+				timed = 1;
+				ds->d_time = ds->last_time = n;
+			}
+			ds->rp = (uint8_t *)in.p;
+		}
+	}
+	if (ds->rp != ds->rend || ds->tp != ds->tend || ds->ap != ds->aend)
+		return;
+	pd->timed = timed;
+	pd->d_time = ds->d_time;
+	pd->ok = 1;
+	p->nstacks = nstacks;
+	p->pd_on = 1;
+}
+
+/* ---- giving what was decoded ahead ---- */
+
+/* Sets r->rec to event O, as mst_reader_next gives it. */
+static void rec_from_event(struct mst_reader *r, const struct fast_out *o)
+{
+	r->rec.type = o->type;
+	if (o->type == MST_REC_ALLOC) {
+		struct mst_alloc *a = &r->rec.u.alloc;
+		a->time = o->time;
+		a->thread = o->thread;
+		a->func = o->func;
+		a->addr = o->addr;
+		a->size = o->size;
+		a->stack = o->stack;
+		a->alignment = o->align;
+		a->old_addr = o->old;
+	} else {
+		struct mst_free *f = &r->rec.u.free;
+		f->time = o->time;
+		f->thread = o->thread;
+		f->func = o->func;
+		f->addr = o->addr;
+		f->stack = o->stack;
+	}
+}
+
+/*
+ * The next record of a chunk decoded ahead into r->rec: MST_OK, an error
+ * status, or 1 at the chunk's end (the reader then stands at its end, with
+ * the time chain the chunk left).
+ */
+static int pd_next(struct mst_reader *r)
+{
+	struct pd_chunk *pd = r->pd;
+
+	for (;;) {
+		if (r->pd_b < pd->nbrk && pd->brk[r->pd_b].at == r->pd_i) {
+			const struct pd_break *b = &pd->brk[r->pd_b++];
+			int st;
+
+			if (b->kind == PD_EVENT) {
+				rec_from_event(r, &b->ev);
+				r->st.records++;
+				return MST_OK;
+			}
+			r->ds.rp = r->rbase + b->off;
+			r->ds.d_time = b->d_time;
+			r->ds.last_time = b->timed ? b->d_time : r->pd_last0;
+			st = decode_record(r);
+			if (st == 1)
+				continue;
+			if (st == MST_OK)
+				r->st.records++;
+			return st;
+		}
+		if (r->pd_i < pd->nev) {
+			const struct mst__event *e = &pd->ev[r->pd_i++];
+			struct fast_out o = { e->type, e->func, e->time, e->thread, e->addr,
+					      e->size, e->stack, 0, 0 };
+			rec_from_event(r, &o);
+			r->st.records++;
+			return MST_OK;
+		}
+		r->ds.rp = r->ds.rend;
+		r->ds.d_time = pd->d_time;
+		if (pd->timed)
+			r->ds.last_time = pd->d_time;
+		else
+			r->ds.last_time = r->pd_last0;
+		r->pd = NULL;
+		return 1;
+	}
+}
+
 _Static_assert(sizeof(struct mst__event) == 40, "a compact event is five words");
 
 size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max)
@@ -1437,6 +1768,20 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 
 	if (r->status != MST_OK || r->header_pending || !r->have_header)
 		return 0;
+	if (r->pd) {
+		/* decoded ahead: up to the next break, which mst_reader_next gives */
+		const struct pd_chunk *pd = r->pd;
+		size_t lim = r->pd_b < pd->nbrk ? pd->brk[r->pd_b].at : pd->nev;
+
+		n = lim - r->pd_i < max ? lim - r->pd_i : max;
+		memcpy(ev, pd->ev + r->pd_i, n * sizeof(*ev));
+		r->pd_i += n;
+		if (n) {
+			r->st.records += n;
+			r->ended = 0;
+		}
+		return n;
+	}
 	while (n < max) {
 		size_t run = fast_run(&r->ds), k;
 
@@ -1470,6 +1815,11 @@ static int fetch(struct mst_reader *r)
 {
 	for (;;) {
 		int st;
+		if (r->pd) {
+			st = pd_next(r);
+			if (st != 1)
+				return st;
+		}
 		if (r->ds.rp == r->ds.rend) {
 			if (r->ds.tp != r->ds.tend)
 				return corrupt(r, "the time lane holds bytes no record uses");
@@ -1498,7 +1848,8 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 	*rec = NULL;
 	if (r->status != MST_OK)
 		return r->status;
-	if (!r->header_pending && r->have_header && fast_room(&r->ds) && fast_event(&r->ds, r->nstacks, &o, 0)) {
+	if (!r->pd && !r->header_pending && r->have_header && fast_room(&r->ds) &&
+	    fast_event(&r->ds, r->nstacks, &o, 0)) {
 		r->rec.type = o.type;
 		if (o.type == MST_REC_ALLOC) {
 			struct mst_alloc *a = &r->rec.u.alloc;

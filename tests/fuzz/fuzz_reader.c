@@ -6,10 +6,14 @@
  * Built with `make fuzz` (clang, -fsanitize=fuzzer) and, with
  * replay_driver.c, as a plain program that `make test` runs on the corpus
  * (tests/fuzz/corpus/reader: seeds from `mkfixtures --corpus`, and fuzzed-*
- * inputs that a `make fuzz` run found adding coverage).
+ * inputs that a `make fuzz` run found adding coverage). Each input is also
+ * read the way mst_model_read reads (events in batches, decoded ahead on
+ * the read-ahead thread), which must give the same events, status and error.
  */
 #include "mstrace.h"
+#include "model_feed.h"
 
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +92,85 @@ static void fix_crcs(uint8_t *d, size_t size)
 	}
 }
 
+/* What a reading gave: a digest of its events in order, and how it ended. */
+struct outcome {
+	uint64_t digest, events, records;
+	int status;
+	char err[400];
+};
+
+static void mix(struct outcome *o, uint64_t v)
+{
+	o->digest = (o->digest ^ v) * 0x100000001b3ull;
+}
+
+static void mix_event(struct outcome *o, int type, uint64_t time, uint64_t thread,
+		      unsigned func, uint64_t addr, uint64_t size, uint64_t stack)
+{
+	mix(o, (uint64_t)type);
+	mix(o, time);
+	mix(o, thread);
+	mix(o, func);
+	mix(o, addr);
+	mix(o, size);
+	mix(o, stack);
+	o->events++;
+}
+
+static void mix_record(struct outcome *o, const struct mst_record *rec)
+{
+	if (rec->type == MST_REC_ALLOC)
+		mix_event(o, rec->type, rec->u.alloc.time, rec->u.alloc.thread, rec->u.alloc.func,
+			  rec->u.alloc.addr, rec->u.alloc.size, rec->u.alloc.stack);
+	else if (rec->type == MST_REC_FREE)
+		mix_event(o, rec->type, rec->u.free.time, rec->u.free.thread, rec->u.free.func,
+			  rec->u.free.addr, 0, rec->u.free.stack);
+	else
+		mix(o, 1000 + rec->type);
+}
+
+static void finish(struct outcome *o, struct mst_reader *r, int status)
+{
+	struct mst_reader_stats st;
+
+	o->status = status;
+	snprintf(o->err, sizeof(o->err), "%s", r ? mst_reader_error(r) : "");
+	if (r) {
+		mst_reader_stats(r, &st);
+		o->records = st.records;
+	}
+}
+
+/* Reads the input at memfd as mst_model_read does. */
+static void read_ahead(struct outcome *o)
+{
+	static struct mst__event ev[256];
+	const struct mst_record *rec;
+	struct mst_reader *r;
+	int s;
+
+	if (lseek(memfd, 0, SEEK_SET) != 0)
+		abort();
+	s = mst_reader_open_fd(&r, memfd, "fuzz");
+	if (s == MST_OK)
+		mst__reader_prefetch(r);
+	while (s == MST_OK) {
+		size_t n = mst__reader_events(r, ev, 256);
+		for (size_t i = 0; i < n; i++)
+			mix_event(o, ev[i].type, ev[i].time, ev[i].thread, ev[i].func,
+				  ev[i].addr, ev[i].size, ev[i].stack);
+		if (n)
+			continue;
+		if ((s = mst_reader_next(r, &rec)) == MST_OK)
+			mix_record(o, rec);
+	}
+	finish(o, r, s);
+	mst_reader_close(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct outcome plain = { 0 }, ahead = { 0 };
 	struct mst_reader *r;
 	const struct mst_record *rec;
 	struct mst_reader_stats st;
@@ -111,12 +192,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s == MST_OK) {
 		if (!mst_reader_header(r))
 			abort();
-		while ((s = mst_reader_next(r, &rec)) == MST_OK)
+		while ((s = mst_reader_next(r, &rec)) == MST_OK) {
 			query(r, rec);
+			mix_record(&plain, rec);
+		}
 		/* Errors and the end are sticky. */
 		if (mst_reader_next(r, &rec) != s)
 			abort();
 	}
+	finish(&plain, r, s);
 	if (r) {
 		mst_reader_stats(r, &st);
 		if (st.bytes > size)
@@ -124,6 +208,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)mst_reader_error(r);
 	}
 	mst_reader_close(r);
+	read_ahead(&ahead);
+	if (plain.digest != ahead.digest || plain.events != ahead.events ||
+	    plain.records != ahead.records || plain.status != ahead.status ||
+	    strcmp(plain.err, ahead.err) != 0) {
+		fprintf(stderr, "read ahead differs: %llu/%llu events, %llu/%llu records, "
+			"status %d/%d, '%s' / '%s'\n",
+			(unsigned long long)plain.events, (unsigned long long)ahead.events,
+			(unsigned long long)plain.records, (unsigned long long)ahead.records,
+			plain.status, ahead.status, plain.err, ahead.err);
+		abort();
+	}
 	free(copy);
 	return 0;
 }

@@ -50,8 +50,12 @@ static void read_plain(const struct membuf *m, struct run *x)
 	close(fd);
 }
 
-/* Batches of BATCH events, mst_reader_next where a batch comes back empty. */
-static void read_batched(const struct membuf *m, struct run *x, size_t batch)
+/*
+ * Batches of BATCH events, mst_reader_next where a batch comes back empty;
+ * AHEAD: with the read-ahead thread, which decodes the events of chunks
+ * ahead (as mst_model_read reads).
+ */
+static void read_batched(const struct membuf *m, struct run *x, size_t batch, int ahead)
 {
 	static struct mst__event ev[512];
 	const struct mst_record *rec;
@@ -60,6 +64,8 @@ static void read_batched(const struct membuf *m, struct run *x, size_t batch)
 	int fd;
 
 	x->status = open_bytes(&r, &fd, m->p, m->len);
+	if (ahead && x->status == MST_OK && mst__reader_prefetch(r) != 0)
+		x->status = -999;
 	while (x->status == MST_OK) {
 		size_t k = mst__reader_events(r, ev, batch);
 		for (size_t i = 0; i < k; i++) {
@@ -118,7 +124,7 @@ static int compare(const struct run *a, const struct run *b)
 	return bad;
 }
 
-static void test_random(void)
+static void test_random(int ahead)
 {
 	struct run a = { 0 }, b = { 0 };
 	int bad = 0, some_compact = 1, some_whole = 0;
@@ -139,9 +145,12 @@ static void test_random(void)
 					bad++;
 					continue;
 				}
+				/* damage in a late chunk: a flipped byte */
+				if (ahead && seed == 1)
+					m.p[m.len * 3 / 4] ^= 0x21;
 				a.n = b.n = b.compact = 0;
 				read_plain(&m, &a);
-				read_batched(&m, &b, batch);
+				read_batched(&m, &b, batch, ahead);
 				bad += compare(&a, &b);
 				if (b.compact == 0)
 					some_compact = 0;
@@ -151,7 +160,8 @@ static void test_random(void)
 			}
 		}
 	}
-	CHECK(bad == 0, "batches deliver what mst_reader_next does: same events, status, error");
+	CHECK(bad == 0, "batches%s deliver what mst_reader_next does: same events, status, error",
+	      ahead ? " decoded ahead" : "");
 	CHECK(some_compact && some_whole,
 	      "each trace has compact events, and some events (reallocs, aligned) travel whole");
 	free(a.recs);
@@ -198,7 +208,7 @@ static void test_wide_thread(void)
 	if (!a.recs || !b.recs)
 		abort();
 	read_plain(&m, &a);
-	read_batched(&m, &b, 512);
+	read_batched(&m, &b, 512, 0);
 	CHECK(compare(&a, &b) == 0 && a.n == 30 && a.status == MST_END,
 	      "events of a thread above 32 bits come whole, in order, the same");
 	/* (the last records of a chunk take mst_reader_next too) */
@@ -211,7 +221,8 @@ static void test_wide_thread(void)
 
 int main(void)
 {
-	test_random();
+	test_random(0);
+	test_random(1);
 	test_wide_thread();
 	return tap_done();
 }
