@@ -226,7 +226,7 @@ static inline void mst__put_bytes(struct mst__out *o, const void *b, size_t n)
 /* Allocations of a chunk a FREE_REF may name, counting back from the latest. */
 #define MST__REF_WINDOW 65536u
 /* Frees of a chunk an allocation's address may name (aa), likewise. */
-#define MST__REUSE_WINDOW 256u
+#define MST__REUSE_WINDOW 4096u
 
 struct mst__addr_slot {
 	uint64_t thread, addr;

@@ -33,7 +33,7 @@
 /* Buckets of the address -> allocation index (see ref_find()). */
 #define REF_BUCKETS 65536u
 /* Buckets of the address -> free index (see reuse_find()). */
-#define REUSE_BUCKETS 4096u
+#define REUSE_BUCKETS 16384u
 
 #define DEFAULT_LEVEL 3
 
