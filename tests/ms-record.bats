@@ -347,6 +347,12 @@ Try 'ms-record --help' for more information."
 	[ "$(printf '%s\n' "$output" | grep -c '^thread_start ')" -ge 100 ]
 }
 
+@test "a program that grows its environment with setenv frees no block the trace missed" {
+	run ms-record -q -o env.memscope "$PROGS/setenv_grow"
+	assert_success
+	assert_summary env.memscope unknown_frees=0 double_allocs=0 complete=1
+}
+
 @test "dlopen/dlclose: the module is recorded, loaded and unloaded" {
 	run --separate-stderr ms-record -o d.memscope "$PROGS/dlopen_mod"
 	assert_success

@@ -325,9 +325,18 @@ static void child_exec(const struct options *o, const char *path, const char *pr
 	if (o->no_follow)
 		setenv("MEMSCOPE_FOLLOW", "0", 1);
 	/* The recorder's own bookkeeping across fork and exec: a run of
-	 * ms-record inside a traced program starts afresh. */
+	 * ms-record inside a traced program starts afresh. The run's first
+	 * process is this one, which says so here: the recorder would
+	 * otherwise setenv it in the program, whose environment array the
+	 * program may later realloc (setenv does): a block it never saw
+	 * allocated, counted as an unknown free. */
 	unsetenv("MEMSCOPE_SALVAGE");
-	unsetenv("MEMSCOPE_PID0");
+	{
+		char pid0[24];
+
+		snprintf(pid0, sizeof(pid0), "%d", (int)getpid());
+		setenv("MEMSCOPE_PID0", pid0, 1);
+	}
 	unsetenv("MEMSCOPE_EXEC_GENERATION");
 
 	execv(path, o->argv);
