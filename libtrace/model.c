@@ -1337,7 +1337,8 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 		   int *read_status)
 {
 	const char *env = getenv("MEMSCOPE_THREADS");
-	struct mst__event ev[READ_BATCH];
+	struct mst__event buf[READ_BATCH];
+	const struct mst__event *ev;
 	const struct mst_record *rec;
 	int st, rc;
 
@@ -1345,7 +1346,7 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 	if (!(env && !strcmp(env, "1")) && sysconf(_SC_NPROCESSORS_ONLN) >= 2)
 		mst__reader_prefetch(r);      /* or read on this thread */
 	for (;;) {
-		size_t n = mst__reader_events(r, ev, READ_BATCH), k = 0;
+		size_t n = mst__reader_events_view(r, &ev, buf, READ_BATCH), k = 0;
 
 		/* Two loops rather than a test an event: the first one
 		 * prefetches, while the live set is too big for the cache. */

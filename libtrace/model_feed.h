@@ -33,6 +33,14 @@ struct mst__event {
 size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max);
 
 /*
+ * mst__reader_events without a copy where it can: *EV points to the events,
+ * in BUF (room for MAX) or in the reader's own chunk decoded ahead, valid
+ * until the next call on R.
+ */
+size_t mst__reader_events_view(struct mst_reader *r, const struct mst__event **ev,
+			       struct mst__event *buf, size_t max);
+
+/*
  * Starts a thread that reads, checks and decompresses the chunks ahead of
  * the one being decoded, until the end of the stream, an error or
  * mst_reader_close. Records, statuses and error messages stay exactly

@@ -1762,6 +1762,32 @@ static int pd_next(struct mst_reader *r)
 
 _Static_assert(sizeof(struct mst__event) == 40, "a compact event is five words");
 
+/* Up to MAX events of a chunk decoded ahead, at *EV: those before its next
+ * break, which mst_reader_next gives. */
+static size_t pd_events(struct mst_reader *r, const struct mst__event **ev, size_t max)
+{
+	const struct pd_chunk *pd = r->pd;
+	size_t lim = r->pd_b < pd->nbrk ? pd->brk[r->pd_b].at : pd->nev;
+	size_t n = lim - r->pd_i < max ? lim - r->pd_i : max;
+
+	*ev = pd->ev + r->pd_i;
+	r->pd_i += n;
+	if (n) {
+		r->st.records += n;
+		r->ended = 0;
+	}
+	return n;
+}
+
+size_t mst__reader_events_view(struct mst_reader *r, const struct mst__event **ev,
+			       struct mst__event *buf, size_t max)
+{
+	if (r->pd && r->status == MST_OK && !r->header_pending)
+		return pd_events(r, ev, max);
+	*ev = buf;
+	return mst__reader_events(r, buf, max);
+}
+
 size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t max)
 {
 	size_t n = 0;
@@ -1769,17 +1795,10 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 	if (r->status != MST_OK || r->header_pending || !r->have_header)
 		return 0;
 	if (r->pd) {
-		/* decoded ahead: up to the next break, which mst_reader_next gives */
-		const struct pd_chunk *pd = r->pd;
-		size_t lim = r->pd_b < pd->nbrk ? pd->brk[r->pd_b].at : pd->nev;
+		const struct mst__event *pe;
 
-		n = lim - r->pd_i < max ? lim - r->pd_i : max;
-		memcpy(ev, pd->ev + r->pd_i, n * sizeof(*ev));
-		r->pd_i += n;
-		if (n) {
-			r->st.records += n;
-			r->ended = 0;
-		}
+		n = pd_events(r, &pe, max);
+		memcpy(ev, pe, n * sizeof(*ev));
 		return n;
 	}
 	while (n < max) {
