@@ -1595,6 +1595,7 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 	struct dstate *ds = &p->ds;
 	uint64_t nstacks = p->nstacks;
 	int timed = 0;
+	size_t safe = 0;
 
 	pd->ok = 0;
 	pd->nev = pd->nbrk = 0;
@@ -1605,7 +1606,8 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 	if (s->len > PD_MAX_RAW || lanes_open(ds, s->rbase, s->len))
 		return;
 	ds->last_time = 0;            /* the last chunk's: checked on taking */
-	/* every event has a time: no more events than time lane bytes */
+	/* every event takes a byte of the time lane at least, so the events
+	 * of the chunk fit (no check per event) */
 	if (reserve(&pd->ev, &pd->ev_cap, (size_t)(ds->tend - ds->tp) + 1, sizeof(*pd->ev)))
 		return;
 	while (ds->rp < ds->rend) {
@@ -1613,18 +1615,22 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 		struct fast_out o;
 
 		if (ev_info[type]) {
+			if (!safe)
+				safe = fast_run(ds);
 			if (!fast_event(ds, nstacks, &o, 0))
 				return;
-			/* the payload's zero padding let it read past a lane's end */
-			if (ds->rp > ds->rend || ds->tp > ds->tend || ds->ap > ds->aend)
+			/* past the run that fast_run() vouched for, the payload's
+			 * zero padding let it read beyond a lane's end: was any
+			 * of it used? */
+			if (safe)
+				safe--;
+			else if (ds->rp > ds->rend || ds->tp > ds->tend || ds->ap > ds->aend)
 				return;
 			if (!timed)
 				pd->first_time = o.time;
 			timed = 1;
-			if (pd->nev >= pd->ev_cap)
-				return;
 			/* what mst__reader_events would stop at */
-			if (o.thread > UINT32_MAX || o.stack > UINT32_MAX ||
+			if ((o.thread | o.stack) > UINT32_MAX ||
 			    (o.type == MST_REC_ALLOC &&
 			     mst__alloc_extra[o.func] & (MST__X_ALIGN | MST__X_OLD))) {
 				struct pd_break *b = pd_add_break(pd, PD_EVENT);
@@ -1647,7 +1653,9 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 				if (in.err || parent > nstacks)
 					return;
 				nstacks++;
+				safe = 0;
 			} else if (t == MST__T_SKIP || t > MST__T_CORE_LAST) {
+				safe = 0;
 				const uint8_t *body = mst__get_bytes(&in, &len);
 				if (in.err)
 					return;
@@ -1869,25 +1877,7 @@ int mst_reader_next(struct mst_reader *r, const struct mst_record **rec)
 		return r->status;
 	if (!r->pd && !r->header_pending && r->have_header && fast_room(&r->ds) &&
 	    fast_event(&r->ds, r->nstacks, &o, 0)) {
-		r->rec.type = o.type;
-		if (o.type == MST_REC_ALLOC) {
-			struct mst_alloc *a = &r->rec.u.alloc;
-			a->time = o.time;
-			a->thread = o.thread;
-			a->func = o.func;
-			a->addr = o.addr;
-			a->size = o.size;
-			a->stack = o.stack;
-			a->alignment = o.align;
-			a->old_addr = o.old;
-		} else {
-			struct mst_free *f = &r->rec.u.free;
-			f->time = o.time;
-			f->thread = o.thread;
-			f->func = o.func;
-			f->addr = o.addr;
-			f->stack = o.stack;
-		}
+		rec_from_event(r, &o);
 		r->st.records++;
 		r->ended = 0;
 		*rec = &r->rec;
