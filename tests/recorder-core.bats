@@ -444,3 +444,16 @@ print(len(x))'
 	[[ "${lines[-1]}" =~ ^end\ .*reason=salvaged\ status=-1 ]]
 	[ "$(sumval "$t" unknown_frees)" = 0 ]
 }
+
+@test "preloaded by hand, the recorder adds its variables to the environment without an allocation the program later frees unseen" {
+	run rec "$PROGS/setenv_grow"
+	assert_success
+	t=$(the_trace)
+	[ "$(sumval "$t" unknown_frees)" = 0 ]
+	[ "$(sumval "$t" double_allocs)" = 0 ]
+	# and the run's children still learn who the first process was
+	run rec sh -c 'echo "$MEMSCOPE_PID0 $$"'
+	assert_success
+	read -r pid0 self <<<"$output"
+	[ "$pid0" = "$self" ]
+}

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "recorder.h"
@@ -199,6 +200,36 @@ static void resolve_path(void)
 	}
 }
 
+/*
+ * setenv, in memory of the recorder's own. setenv
+ * would malloc the program a new environment array unseen (the recorder's
+ * allocations are not recorded) that the program's own setenv later
+ * reallocs: a free of a block the trace never saw. Here the array and the
+ * string live in an anonymous mapping glibc never frees; its next setenv
+ * copies the array into one it allocates, which the trace sees.
+ */
+static void env_add(const char *name, const char *value)
+{
+	extern char **environ;
+	size_t n = 0, len = strlen(name) + strlen(value) + 2, size;
+	char **env, *str;
+
+	unsetenv(name);         /* set but unusable: moves entries, allocates nothing */
+	while (environ && environ[n])
+		n++;
+	size = (n + 2) * sizeof(char *) + len;
+	env = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (env == MAP_FAILED)
+		return;
+	str = (char *)(env + n + 2);
+	snprintf(str, len, "%s=%s", name, value);
+	if (n)
+		memcpy(env, environ, n * sizeof(char *));
+	env[n] = str;
+	env[n + 1] = NULL;
+	environ = env;
+}
+
 static void parse_config(void)
 {
 	const char *s;
@@ -286,13 +317,13 @@ static void parse_config(void)
 		random_session(cfg.session);
 		for (i = 0; i < 16; i++)
 			snprintf(hex + 2 * i, 3, "%02x", cfg.session[i]);
-		setenv("MEMSCOPE_SESSION", hex, 1);
+		env_add("MEMSCOPE_SESSION", hex);
 	}
 	if (!getenv("MEMSCOPE_PID0")) {
 		char pid[24];
 
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
-		setenv("MEMSCOPE_PID0", pid, 1);
+		env_add("MEMSCOPE_PID0", pid);
 	}
 	/* the exec'd image reads these; they are ours, not its */
 	unsetenv("MEMSCOPE_EXEC_GENERATION");
