@@ -7,9 +7,10 @@
  * taken from the stream is checked against the format's limits or what is
  * left of the chunk before anything is allocated; the reader's memory is
  * one chunk's payload and decoded bytes (at most 16 MiB each), or five
- * chunks' with read-ahead (mst__reader_prefetch), 512 KiB for the
- * addresses FREE_REF records may name, plus tables that grow with distinct
- * stacks, modules and threads.
+ * chunks' with read-ahead (mst__reader_prefetch) and the events of four
+ * decoded ahead (at most 14 MiB each), 512 KiB for the addresses FREE_REF
+ * records may name, plus tables that grow with distinct stacks, modules
+ * and threads.
  */
 #include "mstrace.h"
 #include "codec.h"
@@ -1522,9 +1523,10 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 
 /* ---- decoding ahead, on the read-ahead thread ---- */
 
-/* Largest chunk decoded ahead: its events stay a few MiB (ms-record
- * writes 1 MiB chunks). A larger one ends decoding ahead. */
-#define PD_MAX_RAW (2u << 20)
+/* Largest chunk decoded ahead (ms-record writes 1 MiB ones, and a record
+ * may end a chunk a little past that), so that its events take at most
+ * about 14 MiB a slot. A larger one ends decoding ahead. */
+#define PD_MAX_RAW ((1u << 20) + (64u << 10))
 
 /* Whether extension record TYPE has a time as its first field (§5.2). */
 static int ext_timed(uint64_t type)
@@ -1606,10 +1608,17 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 	if (s->len > PD_MAX_RAW || lanes_open(ds, s->rbase, s->len))
 		return;
 	ds->last_time = 0;            /* the last chunk's: checked on taking */
-	/* every event takes a byte of the time lane at least, so the events
-	 * of the chunk fit (no check per event) */
-	if (reserve(&pd->ev, &pd->ev_cap, (size_t)(ds->tend - ds->tp) + 1, sizeof(*pd->ev)))
-		return;
+	/* every event takes a byte of each lane at least, so the events of
+	 * the chunk fit (no check per event) */
+	{
+		size_t most = (size_t)(ds->tend - ds->tp);
+		if ((size_t)(ds->aend - ds->ap) < most)
+			most = (size_t)(ds->aend - ds->ap);
+		if ((size_t)(ds->rend - ds->rp) < most)
+			most = (size_t)(ds->rend - ds->rp);
+		if (reserve(&pd->ev, &pd->ev_cap, most + 1, sizeof(*pd->ev)))
+			return;
+	}
 	while (ds->rp < ds->rend) {
 		unsigned type = ds->rp[0];
 		struct fast_out o;
