@@ -1664,8 +1664,9 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 				nstacks++;
 				safe = 0;
 			} else if (t == MST__T_SKIP || t > MST__T_CORE_LAST) {
-				safe = 0;
 				const uint8_t *body = mst__get_bytes(&in, &len);
+
+				safe = 0;
 				if (in.err)
 					return;
 				if (t > MST__T_CORE_LAST && ext_timed(t)) {
