@@ -111,6 +111,7 @@ struct hist_data {
 	size_t n;                     /* buckets: bucket i is [2^(i-1), 2^i) */
 	const uint64_t *count;
 	const uint64_t *bytes;
+	double tick_ns;               /* lifetimes: the trace's clock resolution */
 };
 
 struct thread_row {

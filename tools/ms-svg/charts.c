@@ -765,8 +765,11 @@ static void size_labels(cairo_t *cr, const struct plot *p, size_t lo, size_t hi)
 }
 
 /* Lifetime axis: decimal ticks (1 ns, 10 ns, ... 1 s, 1 min, 1 h) placed
- * on the log2 scale of the buckets. */
-static void life_labels(cairo_t *cr, const struct plot *p)
+ * on the log2 scale of the buckets; the bar of lifetimes shorter than the
+ * clock's tick stands in slot ZERO_SLOT (see draw_histogram) and reads
+ * "< 256 ns" for ms-record's clock, "0" for a nanosecond one. */
+static void life_labels(cairo_t *cr, const struct plot *p, double tick_ns,
+			size_t zero_slot)
 {
 	static const double marks[] = {
 		1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 60e9,
@@ -777,13 +780,20 @@ static void life_labels(cairo_t *cr, const struct plot *p)
 	size_t i;
 	text_font(cr, FONT_TICK, 0);
 	minw = text_width(cr, "100 \xc2\xb5s") + 8;
-	if (p->x0 < 0) {
-		x_tick(cr, p, px(p, -0.5), "0");
-		last = px(p, -0.5);
+	if (p->x0 < (double)zero_slot - 0.5) {
+		double x = (double)zero_slot - 0.5;
+		if (tick_ns > 1) {
+			char t[32];
+			snprintf(buf, sizeof(buf), "< %s", fmt_ns(tick_ns, t, sizeof(t)));
+		} else {
+			strcpy(buf, "0");
+		}
+		x_tick(cr, p, px(p, x), buf);
+		last = px(p, x) + text_width(cr, buf) / 2;
 	}
 	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
 		double x = log2(marks[i]);
-		if (x < p->x0 || x > p->x1)
+		if (x < p->x0 || x > p->x1 || marks[i] < tick_ns)
 			continue;
 		if (px(p, x) - last < minw)
 			continue;
@@ -795,12 +805,34 @@ static void life_labels(cairo_t *cr, const struct plot *p)
 void draw_histogram(cairo_t *cr, const struct rect *r, const struct hist_data *d)
 {
 	struct plot p;
-	size_t i, lo = SIZE_MAX, hi = 0;
+	size_t i, lo = SIZE_MAX, hi = 0, zero_slot = 0;
 	double panel_h, gap = 58;
+	const uint64_t *count = d->count, *bytes = d->bytes;
+	uint64_t c2[80], b2[80];
+
 	draw_heading(cr, r, d->lifetimes ? "allocation lifetimes (freed blocks)" :
 		     "allocation sizes (power-of-two buckets)");
+	/* Lifetimes are whole ticks: with ticks of 256 ns the buckets below
+	 * it ([1, 2) .. [128, 256) ns) are always empty. The bar of lifetimes
+	 * under a tick then takes the last of them, next to [256, 512). */
+	if (d->lifetimes && d->tick_ns >= 2 && d->n <= 80) {
+		size_t k = (size_t)floor(log2(d->tick_ns)), j;
+		for (j = 1; j <= k && j < d->n; j++)
+			if (d->count[j] || d->bytes[j])
+				break;
+		if (k < d->n && j > k) {
+			memcpy(c2, d->count, d->n * sizeof(*c2));
+			memcpy(b2, d->bytes, d->n * sizeof(*b2));
+			c2[k] = c2[0];
+			b2[k] = b2[0];
+			c2[0] = b2[0] = 0;
+			count = c2;
+			bytes = b2;
+			zero_slot = k;
+		}
+	}
 	for (i = 0; i < d->n; i++) {
-		if (d->count[i] || d->bytes[i]) {
+		if (count[i] || bytes[i]) {
 			if (lo == SIZE_MAX)
 				lo = i;
 			hi = i;
@@ -830,13 +862,13 @@ void draw_histogram(cairo_t *cr, const struct rect *r, const struct hist_data *d
 		return;
 	for (i = 0; i < 2; i++) {
 		p.a.y = r->y + 48 + (double)i * (panel_h + gap);
-		hist_panel(cr, &p, i ? d->bytes : d->count, lo, hi,
+		hist_panel(cr, &p, i ? bytes : count, lo, hi,
 			   i ? AXIS_BYTES : AXIS_COUNT, palette(i ? 2 : 0),
 			   i ? "bytes" : "allocations");
 		p.y0 = 0;
 		p.y1 = 1;
 		if (d->lifetimes)
-			life_labels(cr, &p);
+			life_labels(cr, &p, d->tick_ns, zero_slot);
 		else
 			size_labels(cr, &p, lo, hi);
 	}

@@ -318,6 +318,8 @@ int doc_build(struct svg_doc *d, const struct mst_model *m, const struct mst_rea
 	d->page.lifetimes.n = MST_LIFE_BUCKETS;
 	d->page.lifetimes.count = hist->life_count;
 	d->page.lifetimes.bytes = hist->life_bytes;
+	d->page.lifetimes.tick_ns = sum->ticks_per_second ?
+				    1e9 / (double)sum->ticks_per_second : 1;
 	d->page.flame_what = o->at == AT_PEAK ? "live at the peak" :
 		o->at == AT_LEAKS ? "still live at the end (leaked)" : "allocated in total";
 	build_text(d, r, sum, o, warning);
