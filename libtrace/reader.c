@@ -1424,7 +1424,7 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 	}
 	if (compact && thread > UINT32_MAX)
 		return 0;
-	tp = fast_vu(ds->tp, &dt);
+	tp = fast_vu1(ds->tp, &dt);  /* time deltas: one byte but after a pause */
 	if (!tp)
 		return 0;
 	t = ds->d_time + dt;
