@@ -11,8 +11,9 @@
  *
  * Memory: the three lanes of the chunk being filled (FORMAT.md §5; up to
  * chunk_size bytes each), the payload they are joined into and its
- * compressed copy, zstd's context, per-thread address chains, and 1 MiB
- * for FREE_REF: the latest 65536 allocations and an index to find them.
+ * compressed copy, zstd's context, per-thread address chains, ~768 KiB
+ * for FREE_REF (the chunk's latest 65536 allocations and an index to find
+ * them) and ~96 KiB for allocations that name a recent free (aa).
  */
 #include "mstrace.h"
 #include "codec.h"
