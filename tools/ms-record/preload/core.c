@@ -481,13 +481,7 @@ __attribute__((noinline)) void alloc_full(struct tstate *t, int func, void *p,
 		flush_drops(t);
 	ev = ev_reserve(t, n);
 	if (likely(ev != NULL)) {
-		ev->type = EV_ALLOC;
-		ev->func = (uint8_t)func;
-		ev->nslots = (uint16_t)n;
-		ev->stack = stack;
-		ev->time = ts;
-		ev->addr = (uintptr_t)p;
-		ev->size = size;
+		ev_fill(ev, EV_ALLOC, func, n, stack, ts, p, size);
 		if (n == 2) {
 			uint64_t *x = (uint64_t *)(ev + 1);
 
@@ -529,13 +523,7 @@ __attribute__((noinline)) void free_full(struct tstate *t, int func, void *p,
 		flush_drops(t);
 	ev = ev_reserve(t, 1);
 	if (likely(ev != NULL)) {
-		ev->type = EV_FREE;
-		ev->func = (uint8_t)func;
-		ev->nslots = 1;
-		ev->stack = stack;
-		ev->time = ts;
-		ev->addr = (uintptr_t)p;
-		ev->size = 0;
+		ev_fill(ev, EV_FREE, func, 1, stack, ts, p, 0);
 	} else {
 		note_drop(t, 0);
 	}

@@ -235,6 +235,20 @@ static inline uint64_t xadd_local(uint64_t *p, uint64_t n)
 	return n;
 }
 
+
+/* The common fields of an ALLOC or FREE event, as the writer reads them. */
+static inline __attribute__((always_inline)) void
+ev_fill(struct spool_ev *ev, int type, int func, unsigned nslots, uint32_t stack,
+	uint64_t ts, const void *p, uint64_t size)
+{
+	ev->type = (uint8_t)type;
+	ev->func = (uint8_t)func;
+	ev->nslots = (uint16_t)nslots;
+	ev->stack = stack;
+	ev->time = ts;
+	ev->addr = (uintptr_t)p;
+	ev->size = size;
+}
 /* One slot, outermost (depth 1), attached: no straddling the end, and the
  * margin for signal handlers kept. */
 static inline __attribute__((always_inline)) struct spool_ev *reserve1(struct tstate *t)
@@ -300,13 +314,7 @@ alloc_fast(struct tstate *t, int func, void *p, size_t size, void **frame)
 	t->depth = 1;
 	ev = reserve1(t);
 	if (likely(ev != NULL)) {
-		ev->type = EV_ALLOC;
-		ev->func = (uint8_t)func;
-		ev->nslots = 1;
-		ev->stack = stack;
-		ev->time = ts;
-		ev->addr = (uintptr_t)p;
-		ev->size = size;
+		ev_fill(ev, EV_ALLOC, func, 1, stack, ts, p, size);
 	} else {
 		note_drop(t, size);
 	}
@@ -332,13 +340,7 @@ free_fast(struct tstate *t, int func, void *p, void *caller)
 	t->depth = 1;
 	ev = reserve1(t);
 	if (likely(ev != NULL)) {
-		ev->type = EV_FREE;
-		ev->func = (uint8_t)func;
-		ev->nslots = 1;
-		ev->stack = stack;
-		ev->time = ts;
-		ev->addr = (uintptr_t)p;
-		ev->size = 0;
+		ev_fill(ev, EV_FREE, func, 1, stack, ts, p, 0);
 	} else {
 		note_drop(t, 0);
 	}
