@@ -153,43 +153,38 @@ static void test_open_errors(void)
 	mst_reader_close(NULL);
 }
 
-static void test_versions(void)
+/* Reads a trace of just a HEADER and an END whose preamble says MAJOR.MINOR:
+ * the final status, records and stats, and the error detail in D. */
+static int read_version(unsigned major, unsigned minor, uint64_t *n,
+			struct mst_reader_stats *st, char *d, size_t dlen)
 {
 	struct membuf m;
+	int s;
+
+	start_trace(&m, major, minor);
+	end_trace(&m, 1);
+	s = drain(&m, n, st, d, dlen);
+	membuf_free(&m);
+	return s;
+}
+
+static void test_versions(void)
+{
 	char d[512];
 	uint64_t n;
 	struct mst_reader_stats st;
 
-	start_trace(&m, 3, 0);
-	end_trace(&m, 1);
-	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
+	CHECK(read_version(3, 0, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
 	      strcmp(d, "trace format 3.0 is newer than this reader's 2.x: upgrade memscope") == 0,
 	      "major 3 refused: %s", d);
-	membuf_free(&m);
-
-	start_trace(&m, 1, 0);
-	end_trace(&m, 1);
-	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
+	CHECK(read_version(1, 0, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION &&
 	      strcmp(d, "trace format 1.0 is older than this reader's 2.x and cannot be read") == 0,
 	      "major 1 refused: %s", d);
-	membuf_free(&m);
-
-	start_trace(&m, 7, 3);
-	end_trace(&m, 1);
-	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION && strstr(d, "7.3 is newer"),
+	CHECK(read_version(7, 3, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION && strstr(d, "7.3 is newer"),
 	      "major 7.3 names both versions: %s", d);
-	membuf_free(&m);
-
-	start_trace(&m, 0, 9);
-	end_trace(&m, 1);
-	CHECK(drain(&m, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION, "major 0 refused: %s", d);
-	membuf_free(&m);
-
-	start_trace(&m, MST_FORMAT_MAJOR, 200);
-	end_trace(&m, 1);
-	CHECK(drain(&m, &n, &st, d, sizeof(d)) == MST_END && n == 2 && st.complete,
-	      "minor 200 of this major reads");
-	membuf_free(&m);
+	CHECK(read_version(0, 9, &n, NULL, d, sizeof(d)) == MST_ERR_VERSION, "major 0 refused: %s", d);
+	CHECK(read_version(MST_FORMAT_MAJOR, 200, &n, &st, d, sizeof(d)) == MST_END && n == 2 &&
+	      st.complete, "minor 200 of this major reads");
 }
 
 static void test_extensions(void)
