@@ -84,8 +84,7 @@ struct dstate {
 	uint64_t *aring;              /* address of allocation n at n % window */
 	uint64_t nfrees;              /* FREE records in the chunk */
 	uint64_t fring[MST__REUSE_WINDOW]; /* address of free n at n % window */
-	uint64_t c_thread;            /* one-entry cache of addr_slot: */
-	size_t c_slot;                /* SIZE_MAX when it holds nothing */
+	size_t c_slot;                /* addr_slot of cur_thread, or SIZE_MAX */
 };
 
 /* A core event as fast_event decodes it. */
@@ -1431,7 +1430,7 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 	/* d_time <= last_time always, so this also catches a t that wrapped */
 	if (t < ds->last_time)
 		return 0;
-	if (thread == ds->c_thread && ds->c_slot != SIZE_MAX) {
+	if (thread == ds->cur_thread && ds->c_slot != SIZE_MAX) {
 		slot = ds->c_slot;
 	} else if (addr_slot(ds, thread, &slot) != 0) {
 		return 0;
@@ -1511,7 +1510,6 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 	o->addr = addr;
 	o->stack = stack;
 	ds->cur_thread = thread;
-	ds->c_thread = thread;
 	ds->c_slot = slot;
 	ds->d_time = t;
 	ds->last_time = t;
