@@ -2,8 +2,8 @@
  * churn - the recorder benchmark's subject: malloc/free pairs as fast as
  * the allocator allows, sizes 16..527 from a fixed pseudo-random sequence.
  *   churn [THREADS [PAIRS_PER_THREAD]]   (default 1 thread, 2,000,000 pairs)
- * One thread: batches of 1000 allocations, then their frees. Several
- * threads: in each round every thread allocates a batch, waits at a
+ * One thread: batches of 1000 allocations, then their frees, on the main
+ * thread (a single-threaded program, as most are). Several threads: in each round every thread allocates a batch, waits at a
  * barrier, then frees the batch its neighbour allocated (cross-thread
  * frees, the case that needs ordering across threads). Prints
  * "churn: T threads, P pairs" (P = THREADS x PAIRS_PER_THREAD, rounded
@@ -71,10 +71,12 @@ int main(int argc, char **argv)
 	if (!slots || !tids)
 		return 1;
 	pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
-	for (t = 0; t < nthreads; t++)
+	if (nthreads == 1)
+		worker((void *)0);
+	for (t = 0; nthreads > 1 && t < nthreads; t++)
 		if (pthread_create(&tids[t], NULL, worker, (void *)(intptr_t)t) != 0)
 			return 1;
-	for (t = 0; t < nthreads; t++)
+	for (t = 0; nthreads > 1 && t < nthreads; t++)
 		pthread_join(tids[t], NULL);
 	printf("churn: %d threads, %ld pairs\n", nthreads, rounds * BATCH * nthreads);
 	free(tids);

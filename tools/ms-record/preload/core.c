@@ -95,6 +95,8 @@ void early_replay(struct tstate *t)
 }
 struct spool_header *spool;
 int use_tsc;
+int several_threads;
+unsigned threads_attached;
 
 /* Slots kept free for events published from signal handlers (depth > 1),
  * which must never wait for the writer. */
@@ -231,6 +233,10 @@ int thread_attach(struct tstate *t)
 	if (t->dead || !spool)
 		return -1;
 	t->guard++;
+	/* Before this thread's first event, so before its first free
+	 * (now_alloc in recorder.h). */
+	if (__atomic_add_fetch(&threads_attached, 1, __ATOMIC_RELAXED) >= 2)
+		__atomic_store_n(&several_threads, 1, __ATOMIC_SEQ_CST);
 	r = ring_claim();
 	if (!r) {
 		static int warned;
@@ -473,7 +479,7 @@ __attribute__((noinline)) void alloc_full(struct tstate *t, int func, void *p,
 	if (unlikely(t->slow & SLOW_SAMPLE) && !sample_keep(t))
 		return;
 	stack = cfg.unwind ? stack_capture(t, frame) : 0;
-	ts = now_after();
+	ts = now_alloc();
 	n = (align || func == MST_ALLOC_REALLOC ||
 	     func == MST_ALLOC_REALLOCARRAY) ? 2 : 1;
 	t->depth++;

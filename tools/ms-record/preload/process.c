@@ -1213,6 +1213,9 @@ static void atfork_child(void)
 	recording = 0;
 	writer_after_fork_child();
 	ring_hwm = 0;
+	/* the forking thread is the child's only one */
+	threads_attached = 0;
+	several_threads = 0;
 	t->ring = NULL;
 	t->thread = 0;
 	t->wpos = t->tail_seen = 0;

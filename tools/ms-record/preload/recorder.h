@@ -170,6 +170,27 @@ static inline uint64_t now_after(void)
 	return clock_slow();
 }
 
+/* Set once a second thread of this process starts recording (core.c,
+ * thread_attach; cleared in a forked child, which has one thread). */
+extern int several_threads;
+extern unsigned threads_attached;
+
+/*
+ * Time of an ALLOC, read after the real call returned. Only a block that
+ * another thread freed needs rdtscp's wait (now_after); until a second
+ * thread records, none can have, and plain rdtsc is enough (same-thread
+ * order is the ring's). The flag is read after the allocator's loads (x86
+ * keeps loads in order): a thread sets it before its first free, so an
+ * allocator that handed out a block that thread freed has seen it set.
+ */
+static inline uint64_t now_alloc(void)
+{
+	if (likely(use_tsc) &&
+	    likely(!__atomic_load_n(&several_threads, __ATOMIC_ACQUIRE)))
+		return rdtsc_raw();
+	return now_after();
+}
+
 /* core.c */
 int thread_attach(struct tstate *t);
 int ring_wait(struct tstate *t, uint64_t need_end, uint32_t margin);
@@ -310,7 +331,7 @@ alloc_fast(struct tstate *t, int func, void *p, size_t size, void **frame)
 		return;
 	}
 	stack = cfg.unwind ? stack_capture(t, frame) : 0;
-	ts = now_after();
+	ts = now_alloc();
 	t->depth = 1;
 	ev = reserve1(t);
 	if (likely(ev != NULL)) {
