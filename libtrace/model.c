@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NO_INDEX UINT32_MAX
@@ -657,7 +658,6 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 		m->integ.double_allocs++;
 		block_forget(m, b, a->time, 0);
 		memset(b, 0, sizeof(*b));
-		b->addr = a->addr;
 	}
 	mt_block_set(b, a->size, a->func);
 	b->time = a->time;
@@ -1185,13 +1185,13 @@ int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_s
 	for (i = 0; i < m->nthreads; i++)
 		m->threads[i].live_bytes = m->threadx[i].live_bytes;
 	for (i = 0; i < m->live.cap; i++) {
-		const struct mt_block *b = &m->live.slots[i];
-		if (!b->addr)
+		uint64_t addr = m->live.keys[i];
+		if (!addr)
 			continue;
-		if (b->addr < lo)
-			lo = b->addr;
-		if (b->addr + mt_block_size(b) > hi)
-			hi = b->addr + mt_block_size(b);
+		if (addr < lo)
+			lo = addr;
+		if (addr + mt_block_size(&m->live.slots[i]) > hi)
+			hi = addr + mt_block_size(&m->live.slots[i]);
 	}
 	m->frag.live_bytes = m->live_bytes;
 	m->frag.span_bytes = hi > lo ? hi - lo : 0;
@@ -1286,9 +1286,9 @@ void mst_model_each_live(const struct mst_model *m,
 	for (i = 0; i < m->live.cap; i++) {
 		const struct mt_block *s = &m->live.slots[i];
 		struct mst_live_block b;
-		if (!s->addr)
+		if (!m->live.keys[i])
 			continue;
-		b.addr = s->addr;
+		b.addr = m->live.keys[i];
 		b.size = mt_block_size(s);
 		b.stack = m->sites[s->site].stack;
 		b.time = s->time;
@@ -1377,5 +1377,14 @@ int mst_model_read(struct mst_model *m, struct mst_reader *r,
 			return rc;
 	}
 	*read_status = st;
+	if ((env = getenv("MEMSCOPE_LOG")) && !strcmp(env, "debug")) {
+		struct timespec cpu;
+
+		if (!clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu))
+			fprintf(stderr, "memscope: read with %.3f s of CPU on the analysing "
+				"thread, %.3f s on the read-ahead thread\n",
+				(double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9,
+				(double)mst__reader_ahead_cpu_ns(r) / 1e9);
+	}
 	return MST_OK;
 }

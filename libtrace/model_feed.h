@@ -50,4 +50,8 @@ size_t mst__reader_events_view(struct mst_reader *r, const struct mst__event **e
  */
 int mst__reader_prefetch(struct mst_reader *r);
 
+/* The read-ahead thread's CPU time, in ns, once it has read the end (0
+ * before, or without one): for diagnostics (MEMSCOPE_LOG=debug). */
+uint64_t mst__reader_ahead_cpu_ns(const struct mst_reader *r);
+
 #endif

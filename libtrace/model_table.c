@@ -9,7 +9,7 @@
 
 #define MT_MIN_CAP 64
 
-_Static_assert(sizeof(struct mt_block) == 40, "a live block fits in 40 bytes");
+_Static_assert(sizeof(struct mt_block) == 32, "a live block fits in 32 bytes, its key apart");
 
 /* log2 of a power of two */
 static unsigned log2_cap(size_t cap)
@@ -83,33 +83,44 @@ void mt_live_init(struct mt_live *l)
 
 void mt_live_release(struct mt_live *l)
 {
+	free(l->keys);
 	free(l->slots);
 	memset(l, 0, sizeof(*l));
 }
 
-static struct mt_block *live_slot(struct mt_live *l, uint64_t addr)
+/* The empty slot where ADDR goes (not present). */
+static size_t live_slot(const struct mt_live *l, uint64_t addr)
 {
 	size_t i;
-	for (i = mt_hash(addr, l->shift); l->slots[i].addr;
-	     i = (i + 1) & (l->cap - 1))
+	for (i = mt_hash(addr, l->shift); l->keys[i]; i = (i + 1) & (l->cap - 1))
 		;
-	return &l->slots[i];
+	return i;
 }
 
 int mt_live_grow(struct mt_live *l)
 {
 	size_t cap = l->cap ? l->cap * 2 : MT_MIN_CAP, i;
-	struct mt_block *old = l->slots, *n = calloc(cap, sizeof(*n));
+	uint64_t *oldk = l->keys, *k = calloc(cap, sizeof(*k));
+	struct mt_block *old = l->slots, *n = malloc(cap * sizeof(*n));
 	size_t oldcap = l->cap;
-	if (!n)
+	if (!k || !n) {
+		free(k);
+		free(n);
 		return -1;
+	}
+	l->keys = k;
 	l->slots = n;
 	l->cap = cap;
 	l->grow_at = cap / 8 * 5;     /* cap is a power of two, 64 and up */
 	l->shift = 64 - log2_cap(cap);
-	for (i = 0; i < oldcap; i++)
-		if (old[i].addr)
-			*live_slot(l, old[i].addr) = old[i];
+	for (i = 0; i < oldcap; i++) {
+		if (oldk[i]) {
+			size_t j = live_slot(l, oldk[i]);
+			k[j] = oldk[i];
+			n[j] = old[i];
+		}
+	}
+	free(oldk);
 	free(old);
 	return 0;
 }
@@ -117,11 +128,13 @@ int mt_live_grow(struct mt_live *l)
 struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr)
 {
 	struct mt_block *b;
+	size_t i;
 	if (l->len >= l->grow_at && mt_live_grow(l) < 0)
 		return NULL;
-	b = live_slot(l, addr);
+	i = live_slot(l, addr);
+	l->keys[i] = addr;
+	b = &l->slots[i];
 	memset(b, 0, sizeof(*b));
-	b->addr = addr;
 	l->len++;
 	return b;
 }

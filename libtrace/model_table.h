@@ -30,9 +30,9 @@ void mt_map_release(struct mt_map *m);
 int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val);
 
 /* ---- the live set: one entry per live block, keyed by its address ---- */
-/* 40 bytes: the live set of a big program is most of the model's memory. */
+/* 32 bytes, beside an 8-byte key: the live set of a big program is most of
+ * the model's memory. */
 struct mt_block {
-	uint64_t addr;                /* 0 = empty slot */
 	uint64_t size_func;           /* size in the low 56 bits, func above */
 	uint64_t time;
 	uint32_t site;                /* index into the model's sites */
@@ -59,8 +59,14 @@ static inline void mt_block_set(struct mt_block *b, uint64_t size, unsigned func
 	b->size_func = (size > MT_SIZE_MAX ? MT_SIZE_MAX : size) | (uint64_t)func << 56;
 }
 
+/*
+ * The addresses apart from the blocks: probing reads only keys, eight to a
+ * cache line (a live set of thousands then probes in the first-level
+ * cache), and the block is touched once, where the key is found.
+ */
 struct mt_live {
-	struct mt_block *slots;
+	uint64_t *keys;               /* block addresses, 0 = empty slot */
+	struct mt_block *slots;       /* the block of keys[i] at slots[i] */
 	size_t cap, len;
 	size_t grow_at;               /* len that makes it grow: 5/8 of cap */
 	unsigned shift;               /* 64 - log2(cap), for mt_hash */
@@ -110,11 +116,17 @@ static inline struct mt_block *mt_live_find(const struct mt_live *l, uint64_t ad
 	if (!l->cap || !addr)
 		return NULL;
 	for (i = mt_hash(addr, l->shift);; i = (i + 1) & mask) {
-		if (l->slots[i].addr == addr)
+		if (l->keys[i] == addr)
 			return &l->slots[i];
-		if (!l->slots[i].addr)
+		if (!l->keys[i])
 			return NULL;
 	}
+}
+
+/* The address of block B (from mt_live_find, _upsert or _insert). */
+static inline uint64_t mt_live_addr(const struct mt_live *l, const struct mt_block *b)
+{
+	return l->keys[b - l->slots];
 }
 
 /* A slot for ADDR (addr != 0), not present yet; the caller fills it.
@@ -130,15 +142,15 @@ static inline struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr,
 	if (l->len >= l->grow_at && mt_live_grow(l) < 0)
 		return NULL;
 	mask = l->cap - 1;
-	for (i = mt_hash(addr, l->shift); l->slots[i].addr; i = (i + 1) & mask) {
-		if (l->slots[i].addr == addr) {
+	for (i = mt_hash(addr, l->shift); l->keys[i]; i = (i + 1) & mask) {
+		if (l->keys[i] == addr) {
 			*existed = 1;
 			return &l->slots[i];
 		}
 	}
 	*existed = 0;
+	l->keys[i] = addr;
 	memset(&l->slots[i], 0, sizeof(l->slots[i]));
-	l->slots[i].addr = addr;
 	l->len++;
 	return &l->slots[i];
 }
@@ -148,8 +160,11 @@ static inline struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr,
  * advance can hide that latency. */
 static inline void mt_live_prefetch(const struct mt_live *l, uint64_t addr)
 {
-	if (l->cap)
-		__builtin_prefetch(&l->slots[mt_hash(addr, l->shift)]);
+	if (l->cap) {
+		size_t i = mt_hash(addr, l->shift);
+		__builtin_prefetch(&l->keys[i]);
+		__builtin_prefetch(&l->slots[i]);
+	}
 }
 
 /* Removes the block B points to (from mt_live_find). */
@@ -161,15 +176,16 @@ static inline void mt_live_remove(struct mt_live *l, struct mt_block *b)
 	for (;;) {
 		size_t home;
 		j = (j + 1) & mask;
-		if (!l->slots[j].addr)
+		if (!l->keys[j])
 			break;
-		home = mt_hash(l->slots[j].addr, l->shift);
+		home = mt_hash(l->keys[j], l->shift);
 		if (((j - home) & mask) >= ((j - i) & mask)) {
+			l->keys[i] = l->keys[j];
 			l->slots[i] = l->slots[j];
 			i = j;
 		}
 	}
-	l->slots[i].addr = 0;
+	l->keys[i] = 0;
 	l->len--;
 }
 #endif

@@ -157,6 +157,7 @@ struct prefetch {
 	struct dstate ds;
 	uint64_t nstacks;
 	int pd_on;
+	uint64_t cpu_ns;              /* the thread's CPU time once it ended */
 };
 
 struct thread_slot {
@@ -427,6 +428,13 @@ static void *prefetch_main(void *arg)
 		s->pd.ok = 0;
 		if (st == MST_OK)
 			predecode(p, s);
+		if (st != MST_OK) {
+			struct timespec cpu;
+
+			if (!clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu))
+				p->cpu_ns = (uint64_t)cpu.tv_sec * 1000000000ull +
+					    (uint64_t)cpu.tv_nsec;
+		}
 		pthread_mutex_lock(&p->mu);
 		s->full = 1;
 		pthread_cond_broadcast(&p->cv);
@@ -434,6 +442,11 @@ static void *prefetch_main(void *arg)
 		if (st != MST_OK)
 			return NULL;  /* the end, or an error: nothing after it */
 	}
+}
+
+uint64_t mst__reader_ahead_cpu_ns(const struct mst_reader *r)
+{
+	return r->pf ? r->pf->cpu_ns : 0;
 }
 
 /*

@@ -48,6 +48,7 @@ static pthread_t writer_tid;
 static volatile int writer_running, writer_stop;
 static volatile int finishing;
 static unsigned long writer_sleeps;
+static uint64_t writer_cpu_ns;     /* the writer thread's, when it ended */
 static uint64_t last_flush_ns, last_counters_ns;
 static int statm_fd = -1;
 static struct mallinfo2 (*mallinfo2_fn)(void);
@@ -812,6 +813,12 @@ static void *writer_main(void *arg)
 			nanosleep(&ts, NULL);
 		}
 	}
+	{
+		struct timespec cpu;
+
+		if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+			writer_cpu_ns = (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec;
+	}
 	__atomic_store_n(&writer_running, 0, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -917,8 +924,9 @@ void writer_finish(int reason, long status)
 		extern unsigned long stat_full, stat_sleeps;
 
 		log_debug("trace '%s' finished (reason %d, status %ld); rings found full "
-			  "%lu times, %lu sleeps; writer slept %lu times", cfg.trace_path,
-			  reason, status, stat_full, stat_sleeps, writer_sleeps);
+			  "%lu times, %lu sleeps; writer slept %lu times, used %.3f s of CPU",
+			  cfg.trace_path, reason, status, stat_full, stat_sleeps, writer_sleeps,
+			  (double)writer_cpu_ns / 1e9);
 	}
 	tls.guard--;
 }
