@@ -233,9 +233,9 @@ static void live_table_strides(void)
 		mt_block_set(mt_live_insert(&l, 0x10000000 + i * 0x40), 1, 1);
 	for (i = 0; i < l.cap; i++) {
 		uint64_t d;
-		if (!l.slots[i].addr)
+		if (!l.keys[i])
 			continue;
-		d = (i - mt_hash(l.slots[i].addr, l.shift)) & (l.cap - 1);
+		d = (i - mt_hash(l.keys[i], l.shift)) & (l.cap - 1);
 		disp += d;
 		if (d > worst)
 			worst = d;
