@@ -204,7 +204,7 @@ EOF
 	assert_line --regexp '^end .*reason=exit status=3 '
 }
 
-@test "annotations: labels, nested tasks, thread names; no-ops without the recorder" {
+@test "annotations: labels, nested tasks, thread names (also by prctl); no-ops without the recorder" {
 	run "$PROGS/xthread_tasks"
 	assert_success
 	assert_output "tasks: 4 workers, task ids nonzero: 0"
@@ -220,6 +220,8 @@ EOF
 		assert_line --regexp "^thread_name .* name=worker-$n\$"
 	done
 	assert_line --regexp '^thread_name .* name=renamed-3$'
+	# prctl(PR_SET_NAME), as the kernel keeps it (15 bytes)
+	assert_line --regexp '^thread_name .* thread=1 name=main-by-prctl-a$'
 	[ "$(grep -c '^thread_exit ' <<<"$output")" = 4 ]
 	# a label names an address the trace allocated, on the labelling thread
 	lab=$(grep -m1 'name=buf ' <<<"$output" | sed 's/.* addr=\([^ ]*\).*/\1/')

@@ -3,8 +3,9 @@
  * 4 workers names itself "worker-N", opens a task "job N", allocates three
  * blocks of 100 * (N + 1) bytes, labels the first one ("block", "char[]"),
  * frees them and closes the task. main names worker 3 again from outside
- * ("renamed-3"), labels one block of its own with MEMSCOPE_LABEL(buf,
- * struct buffer) and frees it.
+ * ("renamed-3"), renames itself with prctl(PR_SET_NAME) to
+ * "main-by-prctl-and-cut" (the kernel keeps "main-by-prctl-a"), labels one
+ * block of its own with MEMSCOPE_LABEL(buf, struct buffer) and frees it.
  *
  * Without the recorder every memscope_* call is a no-op and the output is
  * the same: "tasks: 4 workers, task ids nonzero: N" (N = 4 under the
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "memscope.h"
 
@@ -69,6 +71,8 @@ int main(void)
 	pthread_barrier_wait(&named);
 	for (i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
+	if (prctl(PR_SET_NAME, "main-by-prctl-and-cut", 0, 0, 0))
+		return 1;
 	buf = malloc(sizeof(*buf));
 	if (!buf)
 		return 1;

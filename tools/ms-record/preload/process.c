@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "recorder.h"
@@ -50,6 +51,8 @@ static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
 int (*real_pthread_create)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
 static int (*real_setname)(pthread_t, const char *);
+static int (*real_prctl)(int, unsigned long, unsigned long, unsigned long,
+			 unsigned long);
 static void *(*real_dlopen)(const char *, int);
 static int (*real_dlclose)(void *);
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
@@ -697,6 +700,38 @@ EXPORT int pthread_setname_np(pthread_t th, const char *name)
 	return rc;
 }
 
+/*
+ * prctl(PR_SET_NAME) names the calling thread without pthread_setname_np
+ * (glibc's own call to it is internal and does not come here). prctl is
+ * variadic: like glibc's, this passes on four more words whatever the
+ * option takes.
+ */
+EXPORT int prctl(int option, ...)
+{
+	struct tstate *t = &tls;
+	unsigned long a[4];
+	va_list ap;
+	int rc;
+
+	va_start(ap, option);
+	for (int i = 0; i < 4; i++)
+		a[i] = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (!real_prctl)
+		*(void **)&real_prctl = next_sym("prctl");
+	rc = real_prctl(option, a[0], a[1], a[2], a[3]);
+	if (rc == 0 && option == PR_SET_NAME && a[0] && recording && !t->guard &&
+	    !t->dead) {
+		uint32_t idx = thread_index_of(t);
+
+		/* the kernel keeps 15 bytes of it */
+		if (idx)
+			ev_blob(t, EV_THREAD_NAME, idx, 0, (const char *)a[0],
+				strnlen((const char *)a[0], 15));
+	}
+	return rc;
+}
+
 /* ---- dlopen / dlclose ---- */
 
 EXPORT void *dlopen(const char *file, int mode)
@@ -1266,6 +1301,7 @@ __attribute__((constructor(101))) static void recorder_init(void)
 	*(void **)&real_dlopen = next_sym("dlopen");
 	*(void **)&real_dlclose = next_sym("dlclose");
 	*(void **)&real_setname = next_sym("pthread_setname_np");
+	*(void **)&real_prctl = next_sym("prctl");
 	*(void **)&real_signal = next_sym("signal");
 	parse_config();
 	header_strings();
