@@ -521,6 +521,28 @@ ready" ]
 	[ "$(ls forker.*.memscope | wc -l)" -eq 1 ]
 }
 
+@test "--no-follow: children of system() and popen() write nothing either" {
+	# followed (the default), each shell writes a trace of its own
+	run --separate-stderr ms-record -o f.%p.memscope "$PROGS/spawns"
+	assert_success
+	assert_line "spawns: system 0, popen 0"
+	[ "$(ls f.*.memscope | wc -l)" -eq 3 ]
+	# libc spawns these inside itself, past the recorder's hooks
+	run --separate-stderr ms-record --no-follow -o n.%p.memscope "$PROGS/spawns"
+	assert_success
+	assert_output "from system
+from popen
+spawns: system 0, popen 0"
+	[ "$(ls n.*.memscope | wc -l)" -eq 1 ]
+	# as valgrind counts them: malloc(100), popen's FILE and buffer, system's
+	# argv, stdout's buffer (live at the end)
+	assert_summary n.*.memscope allocs=5 frees=4 bytes_allocated=8804 complete=1
+	# by hand, with the environment's setting
+	MEMSCOPE_FOLLOW=0 MEMSCOPE_OUTPUT="$PWD/h.%p.memscope" LD_PRELOAD="$MS_BUILD/lib/libmsrecord.so" \
+		"$PROGS/spawns" > /dev/null
+	[ "$(ls h.*.memscope | wc -l)" -eq 1 ]
+}
+
 @test "exec in the same pid: the new image owns the name" {
 	run --separate-stderr ms-record "$PROGS/exec_self"
 	assert_success

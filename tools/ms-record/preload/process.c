@@ -1304,6 +1304,14 @@ __attribute__((constructor(101))) static void recorder_init(void)
 	*(void **)&real_prctl = next_sym("prctl");
 	*(void **)&real_signal = next_sym("signal");
 	parse_config();
+	if (!cfg.follow && (s = getenv("MEMSCOPE_PID0")) && atoi(s) != getpid()) {
+		/* --no-follow, and a process the traced one started without
+		 * going through our exec or posix_spawn (system() and popen()
+		 * spawn inside libc, passing the environment whole): inert */
+		log_debug("pid %d: a child process, not followed", (int)getpid());
+		t->guard--;
+		return;
+	}
 	header_strings();
 	stack_init();
 	core_init_keys();
