@@ -588,26 +588,42 @@ static long drain_rings(struct drain_ctx *d, uint64_t cutoff, uint32_t nrings)
 			n++;
 	}
 	while (n) {
+		/* The earliest ring, then a run of its events up to the second
+		 * earliest ring's front (threads' events come in runs: one scan
+		 * of the rings a run, not an event). */
+		uint64_t limit = ~0ull, last;
+		struct spool_ring *r;
+
 		best = 0;
-		for (i = 1; i < n; i++)
-			if (cur[i].front < cur[best].front)
+		for (i = 1; i < n; i++) {
+			if (cur[i].front < cur[best].front) {
+				if (cur[best].front < limit)
+					limit = cur[best].front;
 				best = i;
+			} else if (cur[i].front < limit) {
+				limit = cur[i].front;
+			}
+		}
 		if (cur[best].front >= cutoff && cutoff != ~0ull)
 			break;
-		{
-			struct spool_ring *r = ring_at(d->h, cur[best].ring);
+		if (cutoff < limit)
+			limit = cutoff;
+		r = ring_at(d->h, cur[best].ring);
+		last = mst_writer_last_time(d->w);
+		do {
 			struct spool_ev *ev = ev_at(d->h, r, d->rd[cur[best].ring]);
-			uint64_t last = mst_writer_last_time(d->w);
 			int rc;
 
-			if (!emit_fast(d, r, ev, &last, &rc))
+			if (!emit_fast(d, r, ev, &last, &rc)) {
 				rc = emit_event(d, r, ev);
+				last = mst_writer_last_time(d->w);
+			}
 			if (rc)
 				return -1;
 			d->rd[cur[best].ring] += ev->nslots ? ev->nslots : 1;
 			count++;
-		}
-		cur[best].front = front_time(d, &cur[best]);
+			cur[best].front = front_time(d, &cur[best]);
+		} while (cur[best].front < limit);
 		if (cur[best].front == ~0ull)
 			cur[best] = cur[--n];
 		if (n == 1)
