@@ -348,7 +348,8 @@ static struct spool_ev *ev_at(struct spool_header *h, struct spool_ring *r, uint
 }
 
 /* Skips padding; returns the next real event's time or ~0. */
-static uint64_t front_time(struct drain_ctx *d, struct cursor *c)
+static inline __attribute__((always_inline)) uint64_t front_time(struct drain_ctx *d,
+							      struct cursor *c)
 {
 	struct spool_ring *r = ring_at(d->h, c->ring);
 
