@@ -187,7 +187,6 @@ static int run(const struct options *o)
 	struct mst_model *m = NULL;
 	struct mst_reader *r = NULL;
 	struct mst_symbolizer *sym = NULL;
-	const struct mst_record *rec;
 	struct doc_options dopt = { 0 };
 	struct svg_doc doc;
 	int have_doc = 0, ret = MSC_EXIT_FAIL, st, damaged = 0;
@@ -212,11 +211,10 @@ static int run(const struct options *o)
 		msc_error("out of memory");
 		goto out;
 	}
-	while ((st = mst_reader_next(r, &rec)) == MST_OK) {
-		if (mst_model_add(m, r, rec) < 0) {
-			msc_error("'%s': %s", name, mst_model_error(m));
-			goto out;
-		}
+	/* the model's reading: chunks decoded ahead on a second thread */
+	if (mst_model_read(m, r, NULL, NULL, &st) != MST_OK) {
+		msc_error("'%s': %s", name, mst_model_error(m));
+		goto out;
 	}
 	if (st == MST_ERR_TRUNCATED) {
 		msc_warn("'%s': %s; drawing what it holds", name, mst_reader_error(r));
