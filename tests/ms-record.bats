@@ -543,6 +543,20 @@ spawns: system 0, popen 0"
 	[ "$(ls h.*.memscope | wc -l)" -eq 1 ]
 }
 
+@test "the disk fills up (a file size limit): one line, the program runs on unrecorded" {
+	# before, the program's threads waited for a writer that had stopped
+	run --separate-stderr timeout 60 ms-record -o fl.memscope "$PROGS/fsize_limit"
+	assert_success
+	assert_output "fsize_limit: done"
+	[[ "$stderr" == *"memscope: cannot write '$PWD/fl.memscope': File too large; recording stops, the trace ends there"* ]]
+	# the trace holds its whole chunks, and says it was cut short
+	run --separate-stderr msdump --summary fl.memscope
+	assert_line complete=0
+	[ "$(sumval fl.memscope events)" -gt 1000 ]
+	# nothing left for a salvage to write into the same disk
+	[ -z "$(ls "$TMPDIR"/ms-record.* 2>/dev/null)" ]
+}
+
 @test "exec in the same pid: the new image owns the name" {
 	run --separate-stderr ms-record "$PROGS/exec_self"
 	assert_success

@@ -47,6 +47,7 @@ static char spool_path[2 * SPOOL_PATH_MAX + 16];
 static pthread_t writer_tid;
 static volatile int writer_running, writer_stop;
 static volatile int finishing;
+static volatile int write_failed;  /* the trace took no more: recording stopped */
 static unsigned long writer_sleeps;
 static uint64_t writer_cpu_ns;     /* the writer thread's, when it ended */
 static uint64_t last_flush_ns, last_counters_ns;
@@ -203,6 +204,8 @@ static void trace_close(void)
  * now name another file), so the file is checked before each chunk and
  * reopened by its absolute path when it is not ours any more.
  */
+static int sink_errno;              /* why the trace could not be written */
+
 static int trace_sink(void *ctx, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -221,8 +224,10 @@ static int trace_sink(void *ctx, const void *buf, size_t len)
 			continue;
 		if (n < 0 && errno == EBADF && trace_reopen() == 0)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			sink_errno = n < 0 ? errno : ENOSPC;
 			return MST_ERR_IO;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -268,7 +273,8 @@ static void writer_fail(int rc)
 	static int warned;
 
 	if (!warned++)
-		log_error("cannot write '%s': %s", cfg.trace_path,
+		log_error("cannot write '%s': %s; recording stops, the trace ends there",
+			  cfg.trace_path, sink_errno ? strerror(sink_errno) :
 			  mw ? mst_writer_error(mw) : mst_status_str(rc));
 }
 
@@ -849,8 +855,11 @@ static void *writer_main(void *arg)
 		long got = round_once(0);
 		uint64_t now = now_ns();
 
-		if (got < 0)
+		if (got < 0) {
+			writer_fail(MST_ERR_IO);
+			write_failed = 1;
 			break;
+		}
 		pending += (uint64_t)got;
 		if (cfg.rss_interval_ms > 0 &&
 		    now - last_counters_ns >= (uint64_t)cfg.rss_interval_ms * 1000000ull) {
@@ -859,8 +868,10 @@ static void *writer_main(void *arg)
 			pending++;
 		}
 		if (pending && (ring_pressure() || now - last_flush_ns > 200000000ull)) {
-			if (flush_and_checkpoint())
+			if (flush_and_checkpoint()) {
+				write_failed = 1;
 				break;
+			}
 			pending = 0;
 			last_flush_ns = now;
 		}
@@ -876,6 +887,16 @@ static void *writer_main(void *arg)
 
 		if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
 			writer_cpu_ns = (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec;
+	}
+	/* The trace cannot take more (a full disk, say): the program goes on
+	 * unrecorded rather than waiting for a writer that is gone (threads
+	 * waiting for room in their rings see this and return). */
+	if (write_failed) {
+		recording = 0;
+		/* nothing for the launcher to salvage into the same full disk:
+		 * the trace ends with its last whole chunk */
+		spool->state = SPOOL_FINISHED;
+		unlink(spool_path);
 	}
 	__atomic_store_n(&writer_running, 0, __ATOMIC_RELEASE);
 	return NULL;
