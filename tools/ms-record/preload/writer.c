@@ -1082,6 +1082,7 @@ static int salvage_err(char *err, size_t errlen, const char *fmt, ...)
 
 struct salvage_sink {
 	int fd;
+	int err;                      /* errno of a failed write */
 };
 
 static int salvage_write(void *ctx, const void *buf, size_t len)
@@ -1094,8 +1095,10 @@ static int salvage_write(void *ctx, const void *buf, size_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n <= 0) {
+			s->err = n < 0 ? errno : ENOSPC;
 			return MST_ERR_IO;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -1169,6 +1172,7 @@ EXPORT int memscope_salvage(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	sink.fd = tfd;
+	sink.err = 0;
 	o.append = 1;
 	o.zstd_level = 1;
 	o.sink = salvage_write;
@@ -1194,7 +1198,8 @@ EXPORT int memscope_salvage(const char *path, char *err, size_t errlen)
 			ring_at(h, i)->tail = srd[i];
 	}
 	if (drain_rings(&d, ~0ull, SPOOL_MAX_RINGS) < 0) {
-		salvage_err(err, errlen, "cannot write '%s': %s", tpath, mst_writer_error(w));
+		salvage_err(err, errlen, "cannot write '%s': %s", tpath,
+			    sink.err ? strerror(sink.err) : mst_writer_error(w));
 		goto out;
 	}
 	drops_left(&d, SPOOL_MAX_RINGS, 0);
@@ -1205,7 +1210,8 @@ EXPORT int memscope_salvage(const char *path, char *err, size_t errlen)
 	r.u.end.events = events;
 	r.u.end.dropped = dropped;
 	if (mst_writer_add(w, &r) || mst_writer_flush(w)) {
-		salvage_err(err, errlen, "cannot write '%s': %s", tpath, mst_writer_error(w));
+		salvage_err(err, errlen, "cannot write '%s': %s", tpath,
+			    sink.err ? strerror(sink.err) : mst_writer_error(w));
 		goto out;
 	}
 	h->state = SPOOL_FINISHED;
