@@ -594,6 +594,8 @@ static long drain_rings(struct drain_ctx *d, uint64_t cutoff, uint32_t nrings)
 		if (cur[n].front != ~0ull)
 			n++;
 	}
+	if (n == 1)
+		goto single;
 	while (n) {
 		/* The earliest ring, then a run of its events up to the second
 		 * earliest ring's front (threads' events come in runs: one scan
