@@ -75,6 +75,7 @@ struct cfi_rule {
 #define CFI_END 4                   /* outermost frame: no return address */
 #define CFI_BAD 8                   /* not modelled: libunwind walks the stack */
 #define CFI_CACHE 2048
+#define WALK_FRAMES (MAX_DEPTH + 16)  /* frames a remembered walk may read */
 
 /* tstate.slow: why an attached thread's events take the full path */
 #define SLOW_SAMPLE 1               /* sampling: each event draws its fate */
@@ -99,6 +100,15 @@ struct tcache {
 	 * cfi_gen is unwind.c's generation (a dlclose moves it on) */
 	uint32_t cfi_gen;
 	struct cfi_rule cfi[CFI_CACHE];
+	/* the last CFI walk (unwind.c): where it started, every stack word
+	 * it read, and what it gave; the same start and the same words give
+	 * the same walk, checked at a load and a compare a word */
+	uint32_t w_valid, w_gen, w_nreads;
+	uint32_t w_hit;                     /* this walk was the last one again */
+	int w_n;
+	uintptr_t w_ip, w_sp, w_bp;
+	struct { uintptr_t at, val; } w_read[2 * WALK_FRAMES];
+	uint64_t w_ips[MAX_DEPTH];
 };
 extern TLS struct tstate tls;
 

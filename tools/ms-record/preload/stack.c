@@ -383,7 +383,10 @@ uint32_t stack_capture(struct tstate *t, void **frame)
 	} else {
 		n = walk_fp(t, frame, ips, max);
 	}
-	if (n > 0) {
+	if (n > 0 && c->w_hit && c->n == (uint32_t)n && cfg.unwind == MST_UNWIND_DWARF) {
+		/* the very walk interned last time (unwind.c) */
+		node = c->node[n - 1];
+	} else if (n > 0) {
 		/* ips[] is innermost first; the cache outermost first */
 		uint32_t m = c->n < (uint32_t)n ? c->n : (uint32_t)n;
 
