@@ -557,6 +557,19 @@ spawns: system 0, popen 0"
 	[ -z "$(ls "$TMPDIR"/ms-record.* 2>/dev/null)" ]
 }
 
+@test "the spool's filesystem fills up: recording goes on in memory, the trace is whole" {
+	mkdir small
+	mount -t tmpfs -o size=4m tmpfs small 2>/dev/null || skip "cannot mount a tmpfs here"
+	# the spool is sparse: a write to a page the full filesystem cannot
+	# back faults (SIGBUS), which killed the program before
+	run --separate-stderr env TMPDIR="$PWD/small" ms-record -o s.memscope "$PROGS/churn" 4 200000
+	umount small
+	assert_success
+	assert_output "churn: 4 threads, 800000 pairs"
+	[[ "$stderr" == *"memscope: the spool's filesystem is full: recording goes on in memory"* ]]
+	assert_summary s.memscope allocs=800007 complete=1 unknown_frees=0
+}
+
 @test "exec in the same pid: the new image owns the name" {
 	run --separate-stderr ms-record "$PROGS/exec_self"
 	assert_success

@@ -774,6 +774,12 @@ static void fatal_handler(int sig, siginfo_t *si, void *uc)
 	struct sigaction dfl;
 	int saved = errno;
 
+	/* a write into the spool on a full filesystem: not the program's */
+	if (sig == SIGBUS && si && spool_fault(si->si_addr)) {
+		errno = saved;
+		return;
+	}
+
 	if (pa->sa_handler != SIG_DFL && pa->sa_handler != SIG_IGN) {
 		/* the program's handler decides; it may well recover */
 		if (pa->sa_flags & SA_SIGINFO) {

@@ -242,6 +242,7 @@ void writer_stop_thread(void);
 void writer_kick_modules(void);
 void writer_after_fork_child(void);
 uint64_t ticks_to_ns(const struct spool_header *h, uint64_t ticks);
+int spool_fault(const void *addr);
 int spool_create(void);
 void spool_unmap(void);
 extern int trace_fd;

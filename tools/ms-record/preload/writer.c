@@ -95,6 +95,9 @@ static void spool_name(char *out, size_t len)
 
 void stack_attach_spool(void);
 
+static uint8_t *fault_map;         /* spool_fault(): a bit a spool page, replaced */
+static volatile int fault_lock;
+
 int spool_create(void)
 {
 	uint64_t rings_off = SPOOL_HEADER_SIZE;
@@ -120,6 +123,11 @@ int spool_create(void)
 		log_error("cannot map '%s': %s", spool_path, strerror(errno));
 		goto fail;
 	}
+	/* spool_fault()'s bitmap; without it a full filesystem still kills */
+	fault_map = mmap(NULL, total / 4096 / 8 + 1, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fault_map == MAP_FAILED)
+		fault_map = NULL;
 	h = p;
 	memcpy(h->magic, SPOOL_MAGIC, 8);
 	h->version = SPOOL_VERSION;
@@ -146,6 +154,45 @@ fail:
 	spool_fd = -1;
 	unlink(spool_path);
 	return -1;
+}
+
+/*
+ * The spool is a sparse file: a page gets its storage when first written.
+ * When the spool's filesystem is full that write faults (SIGBUS) and
+ * would kill the program. fatal_handler() asks here first: a fault inside
+ * the spool puts a page of memory in the file page's place (it was a hole,
+ * so zeros either way), the write is retried, and recording goes on; only
+ * a salvage after SIGKILL would miss those pages. Returns 1 when handled.
+ * Async-signal-safe: a spin lock and a bitmap, so that two threads
+ * faulting on one page do not replace it twice.
+ */
+int spool_fault(const void *addr)
+{
+	uintptr_t a = (uintptr_t)addr, base = (uintptr_t)spool;
+	static const char msg[] = "memscope: the spool's filesystem is full: recording "
+				  "goes on in memory (a SIGKILL now would lose the trace's end)\n";
+	static int told;
+	size_t page = 4096, i;
+
+	if (!spool || !fault_map || a < base || a >= base + spool->total_size)
+		return 0;
+	i = (a - base) / page;
+	while (__atomic_exchange_n(&fault_lock, 1, __ATOMIC_ACQUIRE))
+		;
+	if (!(fault_map[i / 8] & (1u << (i % 8)))) {
+		void *p = mmap((void *)(base + i * page), page, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		if (p == MAP_FAILED) {
+			__atomic_store_n(&fault_lock, 0, __ATOMIC_RELEASE);
+			return 0;
+		}
+		fault_map[i / 8] |= (uint8_t)(1u << (i % 8));
+		if (!told++ && write(2, msg, sizeof(msg) - 1) < 0)
+			told = 1;
+	}
+	__atomic_store_n(&fault_lock, 0, __ATOMIC_RELEASE);
+	return 1;
 }
 
 void spool_unmap(void)
@@ -852,7 +899,11 @@ static void *writer_main(void *arg)
 	tls.guard = 1;
 	tls.dead = 1;
 	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* a fault of its own is handled (SIGBUS: a full spool filesystem,
+	 * spool_fault) or kills as it would anyway; blocked, it kills at once */
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	while (!writer_stop) {
 		long got = round_once(0);
 		uint64_t now = now_ns();
