@@ -447,6 +447,29 @@ struct module_blob {
 	/* path, build-id, then (8-aligned) struct mst_segment-like quads */
 };
 
+/* An ALLOC or FREE event of ring R at trace time T, its stack written. */
+static inline int put_alloc_free(struct drain_ctx *d, const struct spool_ring *r,
+				 const struct spool_ev *ev, uint64_t t)
+{
+	if (ev->type == EV_ALLOC) {
+		struct mst_alloc a = { .time = t, .thread = r->thread, .func = ev->func,
+				       .addr = ev->addr, .size = ev->size, .stack = ev->stack };
+
+		if (ev->nslots >= 2) {
+			const uint64_t *x = (const uint64_t *)(ev + 1);
+
+			a.old_addr = x[0];
+			a.alignment = x[1];
+		}
+		return mst_writer_alloc(d->w, &a);
+	} else {
+		struct mst_free f = { .time = t, .thread = r->thread, .func = ev->func,
+				      .addr = ev->addr, .stack = ev->stack };
+
+		return mst_writer_free(d->w, &f);
+	}
+}
+
 static int emit_event(struct drain_ctx *d, struct spool_ring *r, struct spool_ev *ev)
 {
 	struct mst_record rec;
@@ -457,28 +480,11 @@ static int emit_event(struct drain_ctx *d, struct spool_ring *r, struct spool_ev
 	if (t < last)
 		t = last;
 	switch (ev->type) {
-	case EV_ALLOC: {
-		struct mst_alloc a = { .time = t, .thread = r->thread, .func = ev->func,
-				       .addr = ev->addr, .size = ev->size, .stack = ev->stack };
-
+	case EV_ALLOC:
+	case EV_FREE:
 		if (ev->stack > *d->emitted && emit_stacks(d, ev->stack))
 			return -1;
-		if (ev->nslots >= 2) {
-			const uint64_t *x = (const uint64_t *)(ev + 1);
-
-			a.old_addr = x[0];
-			a.alignment = x[1];
-		}
-		return mst_writer_alloc(d->w, &a);
-	}
-	case EV_FREE: {
-		struct mst_free f = { .time = t, .thread = r->thread, .func = ev->func,
-				      .addr = ev->addr, .stack = ev->stack };
-
-		if (ev->stack > *d->emitted && emit_stacks(d, ev->stack))
-			return -1;
-		return mst_writer_free(d->w, &f);
-	}
+		return put_alloc_free(d, r, ev, t);
 	case EV_THREAD_START:
 		rec.type = MST_REC_THREAD_START;
 		rec.u.thread_start = (struct mst_thread_start){ t, r->thread, ev->addr, ev->size };
@@ -583,33 +589,27 @@ static int emit_event(struct drain_ctx *d, struct spool_ring *r, struct spool_ev
 }
 
 /*
- * emit_event for what nearly every event is, an ALLOC or FREE of one slot
- * whose stack was written already; 0 when it is not that (nothing done).
- * *LAST is the writer's last time, kept here between calls (a call into
- * libtrace an event, and emit_event's frame, were a tenth of the writer).
+ * emit_event, with the fast way for what nearly every event is: an ALLOC
+ * or FREE whose stack was written already. *LAST is the writer's last
+ * time, kept here between calls (a call into libtrace an event, and
+ * emit_event's frame, were a tenth of the writer).
  */
-static inline int emit_fast(struct drain_ctx *d, struct spool_ring *r,
-			    const struct spool_ev *ev, uint64_t *last, int *rc)
+static inline int emit_one(struct drain_ctx *d, struct spool_ring *r,
+			   struct spool_ev *ev, uint64_t *last)
 {
 	uint64_t t;
+	int rc;
 
-	if (ev->nslots != 1 || ev->stack > *d->emitted ||
-	    (ev->type != EV_ALLOC && ev->type != EV_FREE))
-		return 0;
+	if (ev->stack > *d->emitted || (ev->type != EV_ALLOC && ev->type != EV_FREE)) {
+		rc = emit_event(d, r, ev);
+		*last = mst_writer_last_time(d->w);
+		return rc;
+	}
 	t = ticks_to_ns(d->h, ev->time) >> TIME_SHIFT;
 	if (t < *last)
 		t = *last;
 	*last = t;
-	if (ev->type == EV_ALLOC) {
-		struct mst_alloc a = { .time = t, .thread = r->thread, .func = ev->func,
-				       .addr = ev->addr, .size = ev->size, .stack = ev->stack };
-		*rc = mst_writer_alloc(d->w, &a);
-	} else {
-		struct mst_free f = { .time = t, .thread = r->thread, .func = ev->func,
-				      .addr = ev->addr, .stack = ev->stack };
-		*rc = mst_writer_free(d->w, &f);
-	}
-	return 1;
+	return put_alloc_free(d, r, ev, t);
 }
 
 /*
@@ -668,13 +668,8 @@ static long drain_rings(struct drain_ctx *d, uint64_t cutoff, uint32_t nrings)
 		last = mst_writer_last_time(d->w);
 		do {
 			struct spool_ev *ev = ev_at(d->h, r, d->rd[cur[best].ring]);
-			int rc;
 
-			if (!emit_fast(d, r, ev, &last, &rc)) {
-				rc = emit_event(d, r, ev);
-				last = mst_writer_last_time(d->w);
-			}
-			if (rc)
+			if (emit_one(d, r, ev, &last))
 				return -1;
 			d->rd[cur[best].ring] += ev->nslots ? ev->nslots : 1;
 			count++;
@@ -697,15 +692,9 @@ single:
 			struct spool_ev *ev = ev_at(d->h, r, pos);
 
 			if (ev->type != EV_PAD) {
-				int rc;
-
 				if (ev->time >= cutoff && cutoff != ~0ull)
 					break;
-				if (!emit_fast(d, r, ev, &last, &rc)) {
-					rc = emit_event(d, r, ev);
-					last = mst_writer_last_time(d->w);
-				}
-				if (rc) {
+				if (emit_one(d, r, ev, &last)) {
 					d->rd[cur[0].ring] = pos;
 					return -1;
 				}
