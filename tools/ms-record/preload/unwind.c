@@ -611,7 +611,6 @@ int cfi_backtrace(struct tstate *t, struct tcache *c, void **frame,
 			return c->w_n;
 		}
 	}
-	c->w_hit = 0;
 	c->w_valid = 0;
 	c->w_ip = ip;
 	c->w_sp = sp;
