@@ -326,9 +326,9 @@ static inline __attribute__((always_inline)) void commit1(struct tstate *t)
  * sampling, not nested in a signal handler's publishing) of an ALLOC
  * without alignment or old address; the rest goes to alloc_full().
  * The time is read after the stack: still after the real call returned
- * (what the order across threads needs), and rdtscp, which waits for the
- * allocator's loads to complete, then finds them done while the unwinding
- * ran instead of stalling first. */
+ * (what the order across threads needs), and rdtscp (once several threads
+ * record, now_alloc), which waits for the allocator's loads to complete,
+ * then finds them done while the unwinding ran instead of stalling first. */
 static inline __attribute__((always_inline)) void
 alloc_fast(struct tstate *t, int func, void *p, size_t size, void **frame)
 {
