@@ -1,9 +1,10 @@
 /*
  * fsize_limit - the disk fills up under a recording: the program lowers
- * its file size limit to 256 KiB (ignoring SIGXFSZ, so that writes past it
+ * its file size limit to 1 MiB (ignoring SIGXFSZ, so that writes past it
  * fail with EFBIG as on a full disk), then makes 1,000,000 malloc/free
- * pairs of pseudo-random sizes, whose trace needs some MiB. Prints
- * "fsize_limit: done".
+ * pairs of pseudo-random sizes, whose trace needs some 3.6 MiB: whole
+ * chunks (at most some 350 KiB each) fit before the limit, however the
+ * writer cut them. Prints "fsize_limit: done".
  */
 #include <signal.h>
 #include <stdint.h>
@@ -13,7 +14,7 @@
 
 int main(void)
 {
-	struct rlimit rl = { 256 << 10, 256 << 10 };
+	struct rlimit rl = { 1 << 20, 1 << 20 };
 	uint32_t seed = 2463534242u;
 	void *p[64];
 	long i;
