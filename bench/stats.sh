@@ -21,10 +21,10 @@
 #      per-event throughput that fixed costs hide; the first figure stays,
 #      as the one a short run gets. (HT_BIG=0 skips step 4.)
 # Without ms-record, synthetic traces from tests/tools/mkgolden are used.
-# Environment: REPS (default 3), PAIRS (default 1000000), HT_BIG (default 1).
+# Environment: REPS (default 5), PAIRS (default 1000000), HT_BIG (default 1).
 set -u
 O=${1:-build}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 PAIRS=${PAIRS:-1000000}
 HT_BIG=${HT_BIG:-1}
 B=$(cd "$O" && pwd)
