@@ -96,6 +96,7 @@ static void spool_name(char *out, size_t len)
 void stack_attach_spool(void);
 
 static uint8_t *fault_map;         /* spool_fault(): a bit a spool page, replaced */
+static size_t fault_page;          /* the system's page size */
 static volatile int fault_lock;
 
 int spool_create(void)
@@ -124,7 +125,8 @@ int spool_create(void)
 		goto fail;
 	}
 	/* spool_fault()'s bitmap; without it a full filesystem still kills */
-	fault_map = mmap(NULL, total / 4096 / 8 + 1, PROT_READ | PROT_WRITE,
+	fault_page = (size_t)sysconf(_SC_PAGESIZE);
+	fault_map = mmap(NULL, total / fault_page / 8 + 1, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (fault_map == MAP_FAILED)
 		fault_map = NULL;
@@ -172,7 +174,7 @@ int spool_fault(const void *addr)
 	static const char msg[] = "memscope: the spool's filesystem is full: recording "
 				  "goes on in memory (a SIGKILL now would lose the trace's end)\n";
 	static int told;
-	size_t page = 4096, i;
+	size_t page = fault_page, i;
 
 	if (!spool || !fault_map || a < base || a >= base + spool->total_size)
 		return 0;
