@@ -23,6 +23,7 @@
 #include "array.h"
 #include "mstrace.h"
 #include "model_table.h"
+#include "symtab.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -43,6 +44,7 @@ struct sym_module {
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	int state;                    /* 0 untried, 1 usable, -1 no symbols */
+	struct mst__symtab *symtab;   /* read at its first use */
 };
 
 /* An embedded table (SYMBOLS records) of one module, sorted by start. */
@@ -233,9 +235,11 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 	mt_map_release(&s->job_map);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
-	for (i = 0; i < s->nmods; i++)
+	for (i = 0; i < s->nmods; i++) {
+		mst__symtab_free(s->mods[i].symtab);
 		if (s->mods[i].dwfl)
 			dwfl_end(s->mods[i].dwfl);
+	}
 	free(s->mods);
 	mt_map_release(&s->mod_map);
 	for (i = 0; i < s->ntables; i++)
@@ -763,10 +767,17 @@ static size_t resolve(struct mst_symbolizer *s, uint64_t ip, int is_ret,
 		n = resolve_dwarf(s, sm->mod, addr, out, max);
 	if (n == 0 || !out[n - 1].function) {
 		/* The symbol table names the real function. */
-		GElf_Off off;
-		GElf_Sym sym;
-		const char *name = dwfl_module_addrinfo(sm->mod, addr, &off, &sym,
-							NULL, NULL, NULL);
+		const char *name = NULL;
+		if (!sm->symtab)
+			sm->symtab = mst__symtab_new(sm->mod);
+		if (sm->symtab)
+			name = mst__symtab_lookup(sm->symtab, addr);
+		else {
+			/* out of memory for the sorted table: the slow way */
+			GElf_Off off;
+			GElf_Sym sym;
+			name = dwfl_module_addrinfo(sm->mod, addr, &off, &sym, NULL, NULL, NULL);
+		}
 		if (n == 0) {
 			n = 1;
 			out[0].file = NULL;
