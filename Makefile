@@ -48,6 +48,7 @@ CAIRO_CFLAGS  := $(call pc,--cflags,cairo)
 CAIRO_LIBS    := $(call pc,--libs,cairo)
 DW_CFLAGS     := $(call pc,--cflags,libdw)
 DW_LIBS       := $(call pc,--libs,libdw)
+DEFLATE_LIBS  := $(call pc,--libs,libdeflate)
 UNWIND_CFLAGS := $(call pc,--cflags,libunwind)
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(ZSTD_CFLAGS) $(CJSON_CFLAGS) $(CAIRO_CFLAGS) \
@@ -57,7 +58,7 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(ZSTD_CFLAGS) $(CJSON_CFLAGS) $(CAIRO_CFLAGS) \
 LIB_SRC := $(wildcard libtrace/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
 LIB_A := $(O)/libmstrace.a
-LIB_LIBS = $(ZSTD_LIBS) $(DW_LIBS) -lm
+LIB_LIBS = $(ZSTD_LIBS) $(DW_LIBS) $(DEFLATE_LIBS) -lm
 
 # A copy of libtrace built without sanitizers, for the preload library.
 LIB_PIC_OBJ := $(LIB_SRC:%.c=$(O)/pic/%.o)

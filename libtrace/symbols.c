@@ -11,7 +11,8 @@
  * no link dependency on libstdc++; without it names stay mangled.
  *
  * Opening a module's debug information is the slow part (a distribution's
- * debug files are compressed: libc's takes tens of ms to inflate), and names
+ * debug files are compressed: libc's takes tens of ms to inflate, even with
+ * libdeflate inflating it ahead of libdw, see own_dwarf), and names
  * are only needed once the trace has been read. mst_symbolizer_prepare lets
  * a caller hand over modules as it learns that frames lie in them; one
  * background thread opens them while the trace is decoded, each into its own
@@ -22,6 +23,7 @@
  */
 #include "array.h"
 #include "mstrace.h"
+#include "inflate.h"
 #include "model_table.h"
 #include "symtab.h"
 
@@ -45,7 +47,25 @@ struct sym_module {
 	Dwfl_Module *mod;
 	int state;                    /* 0 untried, 1 usable, -1 no symbols */
 	struct mst__symtab *symtab;   /* read at its first use */
+	/* its DWARF read from an inflated copy (own_dwarf), else NULL and
+	 * libdwfl's */
+	Dwarf *dw;
+	Elf *dw_elf;
+	struct mst__image image;
+	GElf_Addr dw_bias;            /* recorded address - DWARF address */
 };
+
+static void module_release(struct sym_module *sm)
+{
+	mst__symtab_free(sm->symtab);
+	if (sm->dw)
+		dwarf_end(sm->dw);
+	if (sm->dw_elf)
+		elf_end(sm->dw_elf);
+	mst__image_release(&sm->image);
+	if (sm->dwfl)
+		dwfl_end(sm->dwfl);
+}
 
 /* An embedded table (SYMBOLS records) of one module, sorted by start. */
 struct sym_entry {
@@ -225,8 +245,8 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 	}
 	for (i = 0; i < s->njobs; i++) {
 		/* opened and never used */
-		if (s->jobs[i].status == JOB_DONE && s->jobs[i].sm.dwfl)
-			dwfl_end(s->jobs[i].sm.dwfl);
+		if (s->jobs[i].status == JOB_DONE)
+			module_release(&s->jobs[i].sm);
 		free(s->jobs[i].path);
 		free(s->jobs[i].build_id);
 		free(s->jobs[i].warn);
@@ -235,11 +255,8 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 	mt_map_release(&s->job_map);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
-	for (i = 0; i < s->nmods; i++) {
-		mst__symtab_free(s->mods[i].symtab);
-		if (s->mods[i].dwfl)
-			dwfl_end(s->mods[i].dwfl);
-	}
+	for (i = 0; i < s->nmods; i++)
+		module_release(&s->mods[i]);
 	free(s->mods);
 	mt_map_release(&s->mod_map);
 	for (i = 0; i < s->ntables; i++)
@@ -329,13 +346,80 @@ static const struct sym_entry *table_lookup(struct mst_symbolizer *s, uint64_t m
 	return NULL;
 }
 
+/* The path of the separate debug file of build-id BID in the standard
+ * place (/usr/lib/debug/.build-id/xx/yyyy.debug); 0 if BID is too short. */
+static int build_id_debug_path(const uint8_t *bid, size_t bidlen, char *path, size_t size)
+{
+	size_t i;
+	int n;
+	if (bidlen < 2)
+		return 0;
+	n = snprintf(path, size, "/usr/lib/debug/.build-id/%02x/", bid[0]);
+	for (i = 1; i < bidlen && n + 3 < (int)size; i++)
+		n += snprintf(path + n, size - (size_t)n, "%02x", bid[i]);
+	snprintf(path + n, size - (size_t)n, ".debug");
+	return 1;
+}
+
+/*
+ * The module's DWARF, read by libdw from a copy whose compressed debug
+ * sections are inflated already (inflate.c), where it has such sections:
+ * in its separate debug file in the build-id tree (a distribution's), else
+ * in the file itself. libdwfl would inflate them with zlib, three times
+ * slower. Left unset otherwise, or when the debug file's addresses are not
+ * the program's (a prelinked library): libdwfl reads those as it always did.
+ */
+static void own_dwarf(struct sym_module *sm, const char *path, const uint8_t *bid,
+		      size_t bidlen)
+{
+	GElf_Addr bias;
+	Elf *main_elf = dwfl_module_getelf(sm->mod, &bias);
+	GElf_Phdr a, b;
+	char dpath[300];
+	int fd = -1, ok;
+	size_t i, n;
+
+	if (build_id_debug_path(bid, bidlen, dpath, sizeof(dpath)))
+		fd = open(dpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || !main_elf)
+		goto fail;
+	ok = mst__inflate_elf(fd, &sm->image) == 0;
+	close(fd);
+	fd = -1;
+	if (!ok || !(sm->dw_elf = elf_memory(sm->image.base, sm->image.size)))
+		goto fail;
+	/* the same first loaded segment: the same addresses, the same bias */
+	if (elf_getphdrnum(main_elf, &n) != 0)
+		goto fail;
+	for (i = 0; i < n && gelf_getphdr(main_elf, (int)i, &a) && a.p_type != PT_LOAD; i++)
+		;
+	if (i == n || !gelf_getphdr(sm->dw_elf, (int)i, &b) || b.p_type != PT_LOAD ||
+	    a.p_vaddr != b.p_vaddr)
+		goto fail;
+	sm->dw = dwarf_begin_elf(sm->dw_elf, DWARF_C_READ, NULL);
+	if (!sm->dw)
+		goto fail;
+	sm->dw_bias = bias;
+	return;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (sm->dw_elf)
+		elf_end(sm->dw_elf);
+	sm->dw_elf = NULL;
+	mst__image_release(&sm->image);
+}
+
 /*
  * Opens the module's ELF at the recorded bias into SM and checks its
  * build-id. Touches nothing shared but CB (read only), so that the
  * background thread can run it: a warning goes to WHY ("" when none).
+ * DEBUG: its debug information will be read (see own_dwarf).
  */
 static void open_elf(const Dwfl_Callbacks *cb, struct sym_module *sm, const char *path,
-		     uint64_t base, const uint8_t *build_id, size_t build_id_len,
+		     uint64_t base, const uint8_t *build_id, size_t build_id_len, int debug,
 		     char *why, size_t whylen)
 {
 	const unsigned char *bits;
@@ -374,6 +458,8 @@ static void open_elf(const Dwfl_Callbacks *cb, struct sym_module *sm, const char
 		}
 	}
 	sm->state = 1;
+	if (debug)
+		own_dwarf(sm, path, build_id, build_id_len);
 }
 
 static void module_open(struct mst_symbolizer *s, struct sym_module *sm,
@@ -381,7 +467,7 @@ static void module_open(struct mst_symbolizer *s, struct sym_module *sm,
 {
 	char why[300];
 	open_elf(&s->cb, sm, ml->path, ml->base, ml->build_id, ml->build_id_len,
-		 why, sizeof(why));
+		 !(s->flags & MST_SYM_NO_DEBUGINFO), why, sizeof(why));
 	if (why[0])
 		warn(s, ml->path, why);
 }
@@ -400,9 +486,8 @@ static int has_debuginfo(Dwfl_Module *mod, const uint8_t *bid, size_t bidlen)
 	GElf_Addr bias;
 	Elf *elf = dwfl_module_getelf(mod, &bias);
 	Elf_Scn *scn = NULL;
-	size_t shstrndx, i;
+	size_t shstrndx;
 	char path[300];
-	int n;
 
 	if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
 		while ((scn = elf_nextscn(elf, scn)) != NULL) {
@@ -415,13 +500,7 @@ static int has_debuginfo(Dwfl_Module *mod, const uint8_t *bid, size_t bidlen)
 				return 1;
 		}
 	}
-	if (bidlen < 2)
-		return 0;
-	n = snprintf(path, sizeof(path), "/usr/lib/debug/.build-id/%02x/", bid[0]);
-	for (i = 1; i < bidlen && n + 3 < (int)sizeof(path); i++)
-		n += snprintf(path + n, sizeof(path) - (size_t)n, "%02x", bid[i]);
-	snprintf(path + n, sizeof(path) - (size_t)n, ".debug");
-	return access(path, R_OK) == 0;
+	return build_id_debug_path(bid, bidlen, path, sizeof(path)) && access(path, R_OK) == 0;
 }
 
 /* The thread: opens each queued module and reads its debug information
@@ -454,8 +533,9 @@ static void *prepare_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 
 		memset(&sm, 0, sizeof(sm));
-		open_elf(&s->cb, &sm, path, base, bid, bidlen, why, sizeof(why));
-		if (sm.state == 1 && !(s->flags & MST_SYM_NO_DEBUGINFO) &&
+		open_elf(&s->cb, &sm, path, base, bid, bidlen,
+			 !(s->flags & MST_SYM_NO_DEBUGINFO), why, sizeof(why));
+		if (sm.state == 1 && !(s->flags & MST_SYM_NO_DEBUGINFO) && !sm.dw &&
 		    has_debuginfo(sm.mod, bid, bidlen))
 			dwfl_module_getdwarf(sm.mod, &bias);
 
@@ -561,9 +641,9 @@ static void module_open_or_adopt(struct mst_symbolizer *s, struct sym_module *sm
 				pthread_cond_wait(&s->cond, &s->lock);
 			/* QUEUED: quicker to open it here than to wait */
 			if (j->status == JOB_DONE) {
-				sm->dwfl = j->sm.dwfl;
-				sm->mod = j->sm.mod;
-				sm->state = j->sm.state;
+				uint64_t id = sm->id;
+				*sm = j->sm;
+				sm->id = id;
 				why = j->warn;
 				j->warn = NULL;
 				adopted = 1;
@@ -645,7 +725,7 @@ static const char *die_name(Dwarf_Die *die)
 
 /* The compile unit holding ADDR by walking every unit: for objects
  * without .debug_aranges (clang does not write them by default), where
- * dwfl_module_addrdie finds nothing. Results are cached per address. */
+ * the lookup by address finds nothing. Results are cached per address. */
 static Dwarf_Die *cu_containing(Dwfl_Module *mod, uint64_t addr, Dwarf_Addr *bias)
 {
 	Dwarf_Die *cu = NULL;
@@ -655,13 +735,29 @@ static Dwarf_Die *cu_containing(Dwfl_Module *mod, uint64_t addr, Dwarf_Addr *bia
 	return NULL;
 }
 
+/* The same in a module's own DWARF: the unit holding DWARF address A, in
+ * *MEM. */
+static Dwarf_Die *own_cu(Dwarf *dw, Dwarf_Addr a, Dwarf_Die *mem)
+{
+	Dwarf_Off off = 0, next;
+	size_t hsize;
+	if (dwarf_addrdie(dw, a, mem))
+		return mem;
+	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		if (dwarf_offdie(dw, off + hsize, mem) && dwarf_haspc(mem, a) > 0)
+			return mem;
+		off = next;
+	}
+	return NULL;
+}
+
 /* Fills OUT with the inline chain at ADDR (innermost first); returns the
  * count, 0 when DWARF says nothing. */
-static size_t resolve_dwarf(struct mst_symbolizer *s, Dwfl_Module *mod,
+static size_t resolve_dwarf(struct mst_symbolizer *s, struct sym_module *sm,
 			    uint64_t addr, struct mst_frame *out, size_t max)
 {
 	Dwarf_Addr bias = 0;
-	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+	Dwarf_Die cu_mem, *cu;
 	Dwarf_Die *scopes = NULL;
 	Dwarf_Files *files = NULL;
 	size_t nfiles = 0, n = 0;
@@ -670,8 +766,14 @@ static size_t resolve_dwarf(struct mst_symbolizer *s, Dwfl_Module *mod,
 	Dwarf_Line *l;
 	int ns, i;
 
-	if (!cu)
-		cu = cu_containing(mod, addr, &bias);
+	if (sm->dw) {
+		bias = sm->dw_bias;
+		cu = own_cu(sm->dw, addr - bias, &cu_mem);
+	} else {
+		cu = dwfl_module_addrdie(sm->mod, addr, &bias);
+		if (!cu)
+			cu = cu_containing(sm->mod, addr, &bias);
+	}
 	if (!cu)
 		return 0;
 	l = dwarf_getsrc_die(cu, addr - bias);
@@ -764,7 +866,7 @@ static size_t resolve(struct mst_symbolizer *s, uint64_t ip, int is_ret,
 	if (!sm || sm->state != 1)
 		return 1;
 	if (!(s->flags & MST_SYM_NO_DEBUGINFO))
-		n = resolve_dwarf(s, sm->mod, addr, out, max);
+		n = resolve_dwarf(s, sm, addr, out, max);
 	if (n == 0 || !out[n - 1].function) {
 		/* The symbol table names the real function. */
 		const char *name = NULL;

@@ -3,7 +3,7 @@
 # any is missing. Needs root (or sudo) only when something is missing.
 set -eu
 PKGS="make gcc g++ pkg-config libzstd-dev libcjson-dev libcairo2-dev
-libunwind-dev libdw-dev libelf-dev bats bats-assert bats-support bats-file
+libunwind-dev libdw-dev libelf-dev libdeflate-dev bats bats-assert bats-support bats-file
 jq libxml2-utils valgrind zstd file python3-jsonschema
 poppler-utils sqlite3 git procps time"
 missing=""
