@@ -78,3 +78,22 @@ int main(void)
 	same_both -s sites --top 100 trace.memscope
 	grep -q "libidle.so: cannot open: No such file or directory; symbols skipped" two.err
 }
+
+@test "compressed debug sections (zlib, zstd): the same names, files and lines" {
+	# Distributions compress their debug files; ms-stats inflates them
+	# itself (libtrace/inflate.c), zstd too, which this libelf cannot read.
+	cp "$PROGS/stats_leaks" ./plain
+	ms-record -q -o plain.memscope ./plain
+	ms-stats -s leaks plain.memscope > plain.json
+	grep -q '"file":	".*stats_leaks.c"' plain.json
+	for kind in zlib zstd; do
+		objcopy --compress-debug-sections=$kind "$PROGS/stats_leaks" ./$kind 2>/dev/null ||
+			{ [ $kind = zstd ] && continue; false; }
+		readelf -SW ./$kind | grep -q ' \.debug_info .* C '
+		ms-record -q -o $kind.memscope ./$kind
+		ms-stats -s leaks $kind.memscope > $kind.json
+		# the same report but for the program's name and its addresses
+		diff <(grep -E '"(function|file|line)"' plain.json) \
+		     <(grep -E '"(function|file|line)"' $kind.json)
+	done
+}
