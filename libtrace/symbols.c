@@ -33,6 +33,7 @@
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +209,10 @@ static void warn(struct mst_symbolizer *s, const char *path, const char *what)
 	p[s->warn_len] = 0;
 }
 
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name);
+
 int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 		       unsigned flags)
 {
@@ -222,7 +227,7 @@ int mst_symbolizer_new(struct mst_symbolizer **out, const struct mst_reader *r,
 	mt_map_init(&s->table_map);
 	mt_map_init(&s->job_map);
 	s->cb.find_elf = dwfl_build_id_find_elf;
-	s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+	s->cb.find_debuginfo = find_debuginfo;
 	s->cb.section_address = dwfl_offline_section_address;
 	s->cb.debuginfo_path = &s->debuginfo_path;
 	pthread_mutex_init(&s->lock, NULL);
@@ -359,6 +364,66 @@ static int build_id_debug_path(const uint8_t *bid, size_t bidlen, char *path, si
 		n += snprintf(path + n, size - (size_t)n, "%02x", bid[i]);
 	snprintf(path + n, size - (size_t)n, ".debug");
 	return 1;
+}
+
+/*
+ * libdwfl's search for a separate debug file, but for its last resort:
+ * when the build-id tree and the places a debug link (or FILE.debug) names
+ * have nothing, libdwfl asks debuginfod, and to do that it loads the
+ * debuginfod client, libcurl and a TLS stack (some 6 ms, in every run whose
+ * trace names a program without debug information, python3 or bash, say).
+ * Without DEBUGINFOD_URLS that client has no server to ask: the search then
+ * ends here. With it, libdwfl searches as it always does.
+ */
+/* Whether the file A B/C can be read; a path too long to build counts as
+ * one that can (the standard search then decides). */
+static int readable(const char *a, const char *b, const char *c)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s%s/%s", a, b, c);
+	return n < 0 || n >= (int)sizeof(path) || access(path, R_OK) == 0;
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	const char *urls = getenv("DEBUGINFOD_URLS"), *slash;
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	char path[300], *dir = NULL, *name = NULL;
+	int n, found;
+
+	if ((urls && *urls) || !file_name || file_name[0] != '/')
+		goto standard;
+	n = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (n > 0 && build_id_debug_path(bits, (size_t)n, path, sizeof(path)) &&
+	    access(path, R_OK) == 0)
+		goto standard;
+	slash = strrchr(file_name, '/');
+	dir = strndup(file_name, (size_t)(slash - file_name));
+	if (debuglink_file)
+		name = strdup(debuglink_file);
+	else if (asprintf(&name, "%s.debug", slash + 1) < 0)
+		name = NULL;
+	if (!dir || !name) {
+		free(dir);
+		free(name);
+		goto standard;
+	}
+	/* libdwfl's places: beside the file, in .debug/ there, and under
+	 * /usr/lib/debug by the file's folder */
+	found = readable(dir, "", name) || readable(dir, "/.debug", name) ||
+		readable("/usr/lib/debug", dir, name);
+	free(dir);
+	free(name);
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+standard:
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+					    debuglink_file, debuglink_crc, debuginfo_file_name);
 }
 
 /*

@@ -97,3 +97,24 @@ int main(void)
 		     <(grep -E '"(function|file|line)"' $kind.json)
 	done
 }
+
+@test "separate debug files named by a debug link are found (beside the program, in .debug/)" {
+	# Without DEBUGINFOD_URLS, ms-stats ends libdwfl's search before it
+	# would load the debuginfod client: the local places must still serve.
+	cp "$PROGS/stats_leaks" ./prog
+	objcopy --only-keep-debug prog prog.dbg
+	strip --strip-debug prog
+	objcopy --add-gnu-debuglink=prog.dbg prog
+	! readelf -SW prog | grep -q ' \.debug_info '
+	ms-record -q -o trace.memscope ./prog
+	DEBUGINFOD_URLS= ms-stats -s leaks trace.memscope > beside.json
+	grep -q '"file":	".*stats_leaks.c"' beside.json
+	mkdir .debug
+	mv prog.dbg .debug/
+	DEBUGINFOD_URLS= ms-stats -s leaks trace.memscope > dotdebug.json
+	cmp beside.json dotdebug.json
+	rm .debug/prog.dbg
+	DEBUGINFOD_URLS= ms-stats -s leaks trace.memscope > none.json
+	! grep -q '"file":	".*stats_leaks.c"' none.json
+	grep -q '"function":	"make_buffer"' none.json
+}
