@@ -366,15 +366,6 @@ static int build_id_debug_path(const uint8_t *bid, size_t bidlen, char *path, si
 	return 1;
 }
 
-/*
- * libdwfl's search for a separate debug file, but for its last resort:
- * when the build-id tree and the places a debug link (or FILE.debug) names
- * have nothing, libdwfl asks debuginfod, and to do that it loads the
- * debuginfod client, libcurl and a TLS stack (some 6 ms, in every run whose
- * trace names a program without debug information, python3 or bash, say).
- * Without DEBUGINFOD_URLS that client has no server to ask: the search then
- * ends here. With it, libdwfl searches as it always does.
- */
 /* Whether the file A B/C can be read; a path too long to build counts as
  * one that can (the standard search then decides). */
 static int readable(const char *a, const char *b, const char *c)
@@ -384,6 +375,15 @@ static int readable(const char *a, const char *b, const char *c)
 	return n < 0 || n >= (int)sizeof(path) || access(path, R_OK) == 0;
 }
 
+/*
+ * libdwfl's search for a separate debug file, but for its last resort:
+ * when the build-id tree and the places a debug link (or FILE.debug) names
+ * have nothing, libdwfl asks debuginfod, and to do that it loads the
+ * debuginfod client, libcurl and a TLS stack (some 6 ms, in every run whose
+ * trace names a program without debug information, python3 or bash, say).
+ * Without DEBUGINFOD_URLS that client has no server to ask: the search then
+ * ends here. With it, libdwfl searches as it always does.
+ */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
 			  GElf_Word debuglink_crc, char **debuginfo_file_name)
