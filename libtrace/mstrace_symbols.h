@@ -21,6 +21,7 @@ extern "C" {
 struct mst_reader;
 struct mst_symbolizer;
 struct mst_module_load;
+struct mst_model;
 
 struct mst_frame {
 	const char *function;         /* demangled when possible; NULL unknown */
@@ -68,6 +69,17 @@ int mst_symbolizer_add_symbols(struct mst_symbolizer *s, const struct mst_symbol
  * or with MEMSCOPE_THREADS=1. Returns 0 or MST_ERR_NOMEM.
  */
 int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_load *ml);
+
+/*
+ * mst_symbolizer_prepare for the modules of the frames of the sites model M
+ * has met since the last call: those a report may name (every module of
+ * the run would load some that no frame of the report is in, libm's or the
+ * dynamic loader's debug files, say). Call it from mst_model_read's OTHER
+ * callback: it reads the stacks from the symbolizer's reader, which is then
+ * paused. Each stack node is looked at once, so the work is bounded by the
+ * trace's stack nodes, whatever the sites. Returns 0 or MST_ERR_NOMEM.
+ */
+int mst_symbolizer_prepare_sites(struct mst_symbolizer *s, const struct mst_model *m);
 
 /* Warnings met so far (build-id mismatch, missing file), one a line, or "". */
 const char *mst_symbolizer_warnings(const struct mst_symbolizer *s);

@@ -144,6 +144,11 @@ struct mst_symbolizer {
 	size_t njobs, jobs_cap;
 	struct mt_map job_map;        /* module id -> jobs[]: each one once */
 	size_t next_job;              /* first job the thread has not looked at */
+
+	/* mst_symbolizer_prepare_sites */
+	size_t sites_seen;            /* sites whose modules were prepared */
+	uint8_t *seen_nodes;          /* a bit a stack node looked at */
+	size_t seen_cap;              /* bytes */
 };
 
 
@@ -258,6 +263,7 @@ void mst_symbolizer_free(struct mst_symbolizer *s)
 	}
 	free(s->jobs);
 	mt_map_release(&s->job_map);
+	free(s->seen_nodes);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	for (i = 0; i < s->nmods; i++)
@@ -677,6 +683,44 @@ int mst_symbolizer_prepare(struct mst_symbolizer *s, const struct mst_module_loa
 out:
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int mst_symbolizer_prepare_sites(struct mst_symbolizer *s, const struct mst_model *m)
+{
+	const struct mst_site *sites;
+	const struct mst_module_load *last = NULL;
+	size_t n = mst_model_sites(m, &sites), i;
+	uint64_t count = mst_reader_stack_count(s->r);
+	int rc;
+
+	if (n > s->sites_seen && count >= s->seen_cap * 8) {
+		size_t cap = (size_t)(count / 8 + 1) * 2;
+		uint8_t *p = realloc(s->seen_nodes, cap);
+		if (!p)
+			return MST_OK;        /* no early loading: names come anyway */
+		memset(p + s->seen_cap, 0, cap - s->seen_cap);
+		s->seen_nodes = p;
+		s->seen_cap = cap;
+	}
+	for (i = s->sites_seen; i < n; i++) {
+		uint64_t id = sites[i].stack, parent, ip;
+		while (id && id <= count && !(s->seen_nodes[id / 8] & (1u << (id % 8)))) {
+			const struct mst_module_load *ml;
+			s->seen_nodes[id / 8] |= (uint8_t)(1u << (id % 8));
+			if (mst_reader_stack_node(s->r, id, &parent, &ip) != MST_OK)
+				break;
+			ml = mst_reader_module_at(s->r, ip);
+			if (ml && ml != last) {
+				last = ml;
+				rc = mst_symbolizer_prepare(s, ml);
+				if (rc != MST_OK)
+					return rc;
+			}
+			id = parent;
+		}
+	}
+	s->sites_seen = n;
+	return MST_OK;
 }
 
 /* Opens ML into SM, or adopts what the background thread opened for it

@@ -247,3 +247,12 @@ Try 'ms-svg --help'."
 	ms-svg -o t.png t.memscope
 	grep -a -q 'peak_bytes=13559808 ' t.png
 }
+
+@test "flame graph: an embedded SYMBOLS table names the frames" {
+	# (as PDF: cairo writes text there, glyph outlines in SVG)
+	mkgolden symbols s.memscope
+	ms-svg --chart flame --at leaks -o f.pdf s.memscope
+	run pdftotext f.pdf -
+	assert_output --partial 'parse_config (64 B)'
+	assert_output --partial 'foo::bar() (64 B)'
+}

@@ -17,53 +17,6 @@
 #define MAX_FRAMES 256
 #define MAX_INLINE 16
 
-/*
- * The modules of the frames of the sites that appeared since the last
- * call: those the report may name, whose debug information then loads on
- * the symbolizer's thread while the rest of the trace is read. (Every
- * module of the run would load some that no frame of the report is in,
- * for nothing: libm's or the dynamic loader's debug files, say.) Stacks
- * share their outer frames: each stack node is looked at once, so the
- * work is bounded by the trace's stack nodes, whatever the sites.
- */
-static int prepare_sites(struct trace *t)
-{
-	const struct mst_site *sites;
-	const struct mst_module_load *last = NULL;
-	size_t n = mst_model_sites(t->m, &sites), i;
-	uint64_t count = mst_reader_stack_count(t->r);
-	int s;
-
-	if (n > t->sites_seen && count >= t->seen_cap * 8) {
-		size_t cap = (size_t)(count / 8 + 1) * 2;
-		uint8_t *p = realloc(t->seen_nodes, cap);
-		if (!p)
-			return MST_OK;        /* no early loading: names come anyway */
-		memset(p + t->seen_cap, 0, cap - t->seen_cap);
-		t->seen_nodes = p;
-		t->seen_cap = cap;
-	}
-	for (i = t->sites_seen; i < n; i++) {
-		uint64_t id = sites[i].stack, parent, ip;
-		while (id && id <= count && !(t->seen_nodes[id / 8] & (1u << (id % 8)))) {
-			const struct mst_module_load *ml;
-			t->seen_nodes[id / 8] |= (uint8_t)(1u << (id % 8));
-			if (mst_reader_stack_node(t->r, id, &parent, &ip) != MST_OK)
-				break;
-			ml = mst_reader_module_at(t->r, ip);
-			if (ml && ml != last) {
-				last = ml;
-				s = mst_symbolizer_prepare(t->sym, ml);
-				if (s != MST_OK)
-					return s;
-			}
-			id = parent;
-		}
-	}
-	t->sites_seen = n;
-	return MST_OK;
-}
-
 /* Records other than ALLOC, FREE and STACK, in order: embedded symbol
  * tables go to the symbolizer. Each is also a moment when the reader is
  * paused, so its stacks and modules can be read: symbols start loading
@@ -74,7 +27,7 @@ static int other_record(void *ctx, const struct mst_record *rec)
 	if (rec->type == MST_REC_SYMBOLS)
 		return mst_symbolizer_add_symbols(t->sym, &rec->u.symbols);
 	if (t->prepare)
-		return prepare_sites(t);
+		return mst_symbolizer_prepare_sites(t->sym, t->m);
 	return MST_OK;
 }
 
@@ -134,7 +87,6 @@ int trace_load(struct trace *t, const char *path, unsigned sym_flags,
 
 void trace_release(struct trace *t)
 {
-	free(t->seen_nodes);
 	mst_symbolizer_free(t->sym);
 	mst_model_free(t->m);
 	if (t->r)

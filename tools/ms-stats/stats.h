@@ -24,9 +24,6 @@ struct trace {
 	uint64_t bytes_read;
 	int fd;                       /* our descriptor, -1 for stdin */
 	int prepare;                  /* LOAD_NAMES was given */
-	size_t sites_seen;            /* sites whose modules were prepared */
-	uint8_t *seen_nodes;          /* a bit a stack node looked at */
-	size_t seen_cap;              /* bytes */
 };
 
 /* trace_load flag beside the MST_SYM_* ones: the report will name frames,

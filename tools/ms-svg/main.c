@@ -180,6 +180,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/*
+ * Records other than ALLOC, FREE and STACK, in order: embedded symbol
+ * tables go to the symbolizer. (Unlike ms-stats, ms-svg does not start
+ * loading the sites' modules while it reads: the flame graph names only
+ * the sites it draws, and loading the others cost a small trace a fifth
+ * more time.)
+ */
+static int other_record(void *ctx, const struct mst_record *rec)
+{
+	if (rec->type == MST_REC_SYMBOLS)
+		return mst_symbolizer_add_symbols(ctx, &rec->u.symbols);
+	return MST_OK;
+}
+
 static int run(const struct options *o)
 {
 	const char *name = o->input && strcmp(o->input, "-") ? o->input : "standard input";
@@ -211,8 +225,15 @@ static int run(const struct options *o)
 		msc_error("out of memory");
 		goto out;
 	}
+	dopt.flame = o->chart == CHART_FLAME || o->chart == CHART_ALL;
+	if (dopt.flame && !o->no_symbols) {
+		if (mst_symbolizer_new(&sym, r, 0) < 0) {
+			msc_warn("no symbols: showing addresses");
+			sym = NULL;
+		}
+	}
 	/* the model's reading: chunks decoded ahead on a second thread */
-	if (mst_model_read(m, r, NULL, NULL, &st) != MST_OK) {
+	if (mst_model_read(m, r, sym ? other_record : NULL, sym, &st) != MST_OK) {
 		msc_error("'%s': %s", name, mst_model_error(m));
 		goto out;
 	}
@@ -230,15 +251,8 @@ static int run(const struct options *o)
 		goto out;
 	}
 
-	dopt.flame = o->chart == CHART_FLAME || o->chart == CHART_ALL;
 	dopt.at = o->at;
 	dopt.title = o->title;
-	if (dopt.flame && !o->no_symbols) {
-		if (mst_symbolizer_new(&sym, r, 0) < 0) {
-			msc_warn("no symbols: showing addresses");
-			sym = NULL;
-		}
-	}
 	dopt.sym = sym;
 	if (doc_build(&doc, m, r, &dopt, warning, err, sizeof(err)) < 0) {
 		msc_error("%s", err);
