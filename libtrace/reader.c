@@ -1534,6 +1534,111 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 
 /* ---- decoding ahead, on the read-ahead thread ---- */
 
+/*
+ * Decodes up to MAX (at most fast_run()) events at DS into OUT as fast_event
+ * would, with the delta state in registers: fast_event keeps it in DS,
+ * which each store of an event might alias, so that every field was
+ * loaded and stored again an event (a third of the thread's instructions).
+ * Only the events of the current thread that struct mst__event holds
+ * whole; it stops before any other record, and before anything fast_event
+ * would refuse, for the caller to take as ever. DS->c_slot must be
+ * cur_thread's. Returns how many it decoded.
+ */
+static size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out, size_t max)
+{
+	const uint8_t *p = ds->rp, *tp = ds->tp, *ap = ds->ap;
+	uint64_t t = ds->d_time, ref = ds->ref, nallocs = ds->nallocs, nfrees = ds->nfrees;
+	uint64_t *aring = ds->aring, *fring = ds->fring;
+	struct mst__addr_slot *sl = &ds->addrs.slots[ds->c_slot];
+	uint64_t base = sl->busy ? sl->addr : 0;
+	uint32_t thread = (uint32_t)ds->cur_thread;
+	struct mst__event *e = out, *end = out + max;
+
+	/* a wider stack id stops the run: the caller makes it a break */
+	if (nstacks > UINT32_MAX)
+		nstacks = UINT32_MAX;
+	for (; e < end; e++) {
+		const uint8_t *q = p, *tq, *aq;
+		unsigned info = ev_info[*q++], func = EV_FUNC(info), kind = EV_KIND(info);
+		uint64_t dt, stack, addr, size = 0;
+
+		if (!info || info & EV_THREAD)
+			break;
+		tq = fast_vu1(tp, &dt);
+		if (!tq || t + dt < t)
+			break;
+		if (kind == EV_ALLOC) {
+			uint64_t d;
+
+			if (mst__alloc_extra[func] & (MST__X_ALIGN | MST__X_OLD))
+				break;
+			q = fast_vu(q, &size);
+			if (!q || !(q = fast_vu1(q, &stack)) || stack > nstacks)
+				break;
+			aq = fast_vu8(ap, &d);
+			if (!aq)
+				break;
+			if (d & 1) {
+				/* one of the chunk's latest frees, D >> 1 back */
+				if (d >> 1 >= MST__REUSE_WINDOW || d >> 1 >= nfrees)
+					break;
+				addr = fring[(nfrees - 1 - (d >> 1)) % MST__REUSE_WINDOW];
+			} else {
+				aq = fast_va_u(aq, d >> 1, &d);
+				if (!aq)
+					break;
+				addr = base + d;
+			}
+			aring[nallocs++ % MST__REF_WINDOW] = addr;
+		} else {
+			q = fast_vu1(q, &stack);
+			if (!q || stack > nstacks)
+				break;
+			if (kind == EV_FREE) {
+				uint64_t d;
+				aq = fast_va(ap, &d);
+				if (!aq)
+					break;
+				addr = base + d;
+			} else {
+				uint64_t u, n;
+				aq = fast_vu1(ap, &u);
+				if (!aq)
+					break;
+				n = ref + (uint64_t)mst__unzigzag(u);
+				if (n >= nallocs || nallocs - n > MST__REF_WINDOW)
+					break;
+				addr = aring[n % MST__REF_WINDOW];
+				ref = n + 1;
+			}
+			fring[nfrees++ % MST__REUSE_WINDOW] = addr;
+		}
+		t += dt;
+		base = addr;
+		p = q;
+		tp = tq;
+		ap = aq;
+		e->time = t;
+		e->addr = addr;
+		e->size = size;
+		e->thread = thread;
+		e->stack = (uint32_t)stack;
+		e->type = kind == EV_ALLOC ? MST_REC_ALLOC : MST_REC_FREE;
+		e->func = (uint8_t)func;
+	}
+	if (e != out) {
+		mst__tab_set(&ds->addrs, ds->c_slot, thread, base);
+		ds->rp = (uint8_t *)p;
+		ds->tp = tp;
+		ds->ap = ap;
+		ds->d_time = ds->last_time = t;
+		ds->ref = ref;
+		ds->nallocs = nallocs;
+		ds->nfrees = nfrees;
+	}
+	return (size_t)(e - out);
+}
+
 /* Largest chunk decoded ahead (ms-record writes 1 MiB ones, and a record
  * may end a chunk a little past that), so that its events take at most
  * about 14 MiB a slot. A larger one ends decoding ahead. */
@@ -1637,6 +1742,18 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 		if (ev_info[type]) {
 			if (!safe)
 				safe = fast_run(ds);
+			if (ds->c_slot != SIZE_MAX && ds->cur_thread <= UINT32_MAX) {
+				size_t k = pd_run(ds, nstacks, pd->ev + pd->nev, safe);
+
+				if (k) {
+					if (!timed)
+						pd->first_time = pd->ev[pd->nev].time;
+					timed = 1;
+					pd->nev += k;
+					safe -= k;
+					continue;
+				}
+			}
 			if (!fast_event(ds, nstacks, &o, 0))
 				return;
 			/* past the run that fast_run() vouched for, the payload's
