@@ -1535,25 +1535,84 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 /* ---- decoding ahead, on the read-ahead thread ---- */
 
 /*
+ * pd_run's varints: the value and where it ends come back in two
+ * registers. With fast_vu's pointer to the value, the call to
+ * fast_vu_long on the rare long path kept every field in memory.
+ */
+struct vu_at {
+	const uint8_t *p;             /* NULL: not a valid varint */
+	uint64_t v;
+};
+
+static __attribute__((noinline)) struct vu_at vu_long_at(const uint8_t *p)
+{
+	struct vu_at r;
+	r.p = fast_vu_long(p, &r.v);
+	return r;
+}
+
+/* As fast_vu1 (one byte, nearly always). */
+static inline struct vu_at vu1_at(const uint8_t *p)
+{
+	if (__builtin_expect(p[0] < 0x80, 1))
+		return (struct vu_at){ p + 1, p[0] };
+	return vu_long_at(p);
+}
+
+/* As fast_vu (one or two bytes without a branch). */
+static inline struct vu_at vu2_at(const uint8_t *p)
+{
+	uint64_t b0 = p[0], b1 = p[1], two = b0 >> 7;
+
+	if (__builtin_expect(two & b1 >> 7, 0))
+		return vu_long_at(p);
+	return (struct vu_at){ p + 1 + two, (b0 & 0x7f) | (b1 << 7 & -two) };
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* As fast_vu8 (up to 8 bytes without a branch on the length). */
+static inline struct vu_at vu8_at(const uint8_t *p)
+{
+	uint64_t w, stop, x;
+	unsigned bits;
+
+	memcpy(&w, p, 8);
+	stop = ~w & 0x8080808080808080ull;
+	if (__builtin_expect(!stop, 0))
+		return vu_long_at(p);
+	bits = (unsigned)__builtin_ctzll(stop) + 1;     /* 8 x bytes */
+	x = w << (64 - bits) >> (64 - bits) & 0x7f7f7f7f7f7f7f7full;
+	x = (x & 0x007f007f007f007full) | (x >> 1 & 0x3f803f803f803f80ull);
+	x = (x & 0x00003fff00003fffull) | (x >> 2 & 0x0fffc0000fffc000ull);
+	x = (x & 0x000000000fffffffull) | (x >> 4 & 0x00fffffff0000000ull);
+	return (struct vu_at){ p + bits / 8, x };
+}
+#else
+#define vu8_at vu2_at
+#endif
+
+/*
  * Decodes up to MAX (at most fast_run()) events at DS into OUT as fast_event
  * would, with the delta state in registers: fast_event keeps it in DS,
  * which each store of an event might alias, so that every field was
  * loaded and stored again an event (a third of the thread's instructions).
- * Only the events of the current thread that struct mst__event holds
- * whole; it stops before any other record, and before anything fast_event
- * would refuse, for the caller to take as ever. DS->c_slot must be
- * cur_thread's. Returns how many it decoded.
+ * Only events that struct mst__event holds whole, of threads that already
+ * have an address chain in the chunk; it stops before any other record,
+ * and before anything fast_event would refuse, for the caller to take as
+ * ever. DS->c_slot must be cur_thread's. Returns how many it decoded.
  */
-static size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out, size_t max)
+static __attribute__((noinline)) size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out, size_t max)
 {
 	const uint8_t *p = ds->rp, *tp = ds->tp, *ap = ds->ap;
 	uint64_t t = ds->d_time, ref = ds->ref, nallocs = ds->nallocs, nfrees = ds->nfrees;
 	uint64_t *aring = ds->aring, *fring = ds->fring;
 	struct mst__addr_slot *sl = &ds->addrs.slots[ds->c_slot];
-	uint64_t base = sl->busy ? sl->addr : 0;
+	uint64_t base = sl->addr;
 	uint32_t thread = (uint32_t)ds->cur_thread;
 	struct mst__event *e = out, *end = out + max;
 
+	if (!sl->busy || ds->cur_thread > UINT32_MAX)
+		return 0;
 	/* a wider stack id stops the run: the caller makes it a break */
 	if (nstacks > UINT32_MAX)
 		nstacks = UINT32_MAX;
@@ -1562,22 +1621,58 @@ static size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out
 		unsigned info = ev_info[*q++], func = EV_FUNC(info), kind = EV_KIND(info);
 		uint64_t dt, stack, addr, size = 0;
 
-		if (!info || info & EV_THREAD)
+		if (!info)
 			break;
-		tq = fast_vu1(tp, &dt);
-		if (!tq || t + dt < t)
-			break;
+		if (info & EV_THREAD) {
+			uint64_t th;
+
+			struct vu_at x = vu1_at(q);
+
+			if (!x.p || (th = x.v) > UINT32_MAX)
+				break;
+			q = x.p;
+			if (th != thread) {
+				/* another thread's chain, one it has in this
+				 * chunk: current from now on, whether this
+				 * event is taken here or not (the record
+				 * names it again) */
+				struct mst__addr_slot *s = &ds->addrs.slots[mst__tab_find(&ds->addrs, th)];
+				if (!s->busy)
+					break;
+				sl->addr = base;
+				sl = s;
+				base = s->addr;
+				thread = (uint32_t)th;
+			}
+		}
+		{
+			struct vu_at x = vu1_at(tp);
+
+			if (!x.p || t + x.v < t)
+				break;
+			tq = x.p;
+			dt = x.v;
+		}
 		if (kind == EV_ALLOC) {
 			uint64_t d;
 
 			if (mst__alloc_extra[func] & (MST__X_ALIGN | MST__X_OLD))
 				break;
-			q = fast_vu(q, &size);
-			if (!q || !(q = fast_vu1(q, &stack)) || stack > nstacks)
+			struct vu_at x = vu2_at(q), y;
+
+			if (!x.p)
 				break;
-			aq = fast_vu8(ap, &d);
-			if (!aq)
+			y = vu1_at(x.p);
+			if (!y.p || y.v > nstacks)
 				break;
+			size = x.v;
+			stack = y.v;
+			q = y.p;
+			x = vu8_at(ap);
+			if (!x.p)
+				break;
+			aq = x.p;
+			d = x.v;
 			if (d & 1) {
 				/* one of the chunk's latest frees, D >> 1 back */
 				if (d >> 1 >= MST__REUSE_WINDOW || d >> 1 >= nfrees)
@@ -1591,21 +1686,27 @@ static size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out
 			}
 			aring[nallocs++ % MST__REF_WINDOW] = addr;
 		} else {
-			q = fast_vu1(q, &stack);
-			if (!q || stack > nstacks)
+			struct vu_at x = vu1_at(q);
+
+			if (!x.p || x.v > nstacks)
 				break;
+			q = x.p;
+			stack = x.v;
 			if (kind == EV_FREE) {
 				uint64_t d;
-				aq = fast_va(ap, &d);
-				if (!aq)
+
+				x = vu8_at(ap);
+				if (!x.p || !(aq = fast_va_u(x.p, x.v, &d)))
 					break;
 				addr = base + d;
 			} else {
-				uint64_t u, n;
-				aq = fast_vu1(ap, &u);
-				if (!aq)
+				uint64_t n;
+
+				x = vu1_at(ap);
+				if (!x.p)
 					break;
-				n = ref + (uint64_t)mst__unzigzag(u);
+				aq = x.p;
+				n = ref + (uint64_t)mst__unzigzag(x.v);
 				if (n >= nallocs || nallocs - n > MST__REF_WINDOW)
 					break;
 				addr = aring[n % MST__REF_WINDOW];
@@ -1626,8 +1727,10 @@ static size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out
 		e->type = kind == EV_ALLOC ? MST_REC_ALLOC : MST_REC_FREE;
 		e->func = (uint8_t)func;
 	}
+	sl->addr = base;
+	ds->c_slot = (size_t)(sl - ds->addrs.slots);
+	ds->cur_thread = thread;
 	if (e != out) {
-		mst__tab_set(&ds->addrs, ds->c_slot, thread, base);
 		ds->rp = (uint8_t *)p;
 		ds->tp = tp;
 		ds->ap = ap;
@@ -1742,7 +1845,7 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 		if (ev_info[type]) {
 			if (!safe)
 				safe = fast_run(ds);
-			if (ds->c_slot != SIZE_MAX && ds->cur_thread <= UINT32_MAX) {
+			if (ds->c_slot != SIZE_MAX) {
 				size_t k = pd_run(ds, nstacks, pd->ev + pd->nev, safe);
 
 				if (k) {
