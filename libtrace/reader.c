@@ -1861,7 +1861,9 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 		if (ev_info[type]) {
 			if (!safe)
 				safe = fast_run(ds);
-			if (ds->c_slot != SIZE_MAX) {
+			/* not for a record it would stop at at once (a realloc
+			 * between two runs): its start costs about an event */
+			if (pd_info[type] && ds->c_slot != SIZE_MAX) {
 				size_t k = pd_run(ds, nstacks, pd->ev + pd->nev, safe);
 
 				if (k) {
