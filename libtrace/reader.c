@@ -1093,6 +1093,26 @@ static const uint8_t ev_info[256] = {
 _Static_assert(MST_ALLOC_FUNC_MAX == 13 && MST_FREE_FUNC_MAX == 5,
 	       "ev_info knows every function");
 
+/*
+ * ev_info of the events pd_run takes whole: all but the ALLOCs with an
+ * alignment or an old address (mst__alloc_extra), which it leaves to
+ * fast_event. One look-up for both; the function looked up again in
+ * mst__alloc_extra was a byte spilled and reloaded whole, which the CPU
+ * cannot forward (a fifth of pd_run's time).
+ */
+static const uint8_t pd_info[256] = {
+	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_MALLOC),
+	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_CALLOC),
+	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_NEW),
+	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_NEW_ARRAY),
+	EVT(EV_FREE, MST__T_FREE, 1), EVT(EV_FREE, MST__T_FREE, 2),
+	EVT(EV_FREE, MST__T_FREE, 3), EVT(EV_FREE, MST__T_FREE, 4),
+	EVT(EV_FREE, MST__T_FREE, 5),
+	EVT(EV_REF, MST__T_FREE_REF, 1), EVT(EV_REF, MST__T_FREE_REF, 2),
+	EVT(EV_REF, MST__T_FREE_REF, 3), EVT(EV_REF, MST__T_FREE_REF, 4),
+	EVT(EV_REF, MST__T_FREE_REF, 5),
+};
+
 /* The error of a lane cursor that ran out, said as which lane. */
 static const char *lane_err(const char *err, const char *short_msg)
 {
@@ -1534,6 +1554,210 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 
 /* ---- decoding ahead, on the read-ahead thread ---- */
 
+/*
+ * pd_run's varints: the value and where it ends come back in two
+ * registers. With fast_vu's pointer to the value, the call to
+ * fast_vu_long on the rare long path kept every field in memory.
+ */
+struct vu_at {
+	const uint8_t *p;             /* NULL: not a valid varint */
+	uint64_t v;
+};
+
+static __attribute__((noinline)) struct vu_at vu_long_at(const uint8_t *p)
+{
+	struct vu_at r;
+	r.p = fast_vu_long(p, &r.v);
+	return r;
+}
+
+/* As fast_vu1 (one byte, nearly always). */
+static inline struct vu_at vu1_at(const uint8_t *p)
+{
+	if (__builtin_expect(p[0] < 0x80, 1))
+		return (struct vu_at){ p + 1, p[0] };
+	return vu_long_at(p);
+}
+
+/* As fast_vu (one or two bytes without a branch). */
+static inline struct vu_at vu2_at(const uint8_t *p)
+{
+	uint64_t b0 = p[0], b1 = p[1], two = b0 >> 7;
+
+	if (__builtin_expect(two & b1 >> 7, 0))
+		return vu_long_at(p);
+	return (struct vu_at){ p + 1 + two, (b0 & 0x7f) | (b1 << 7 & -two) };
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* As fast_vu8 (up to 8 bytes without a branch on the length). */
+static inline struct vu_at vu8_at(const uint8_t *p)
+{
+	uint64_t w, stop, x;
+	unsigned bits;
+
+	memcpy(&w, p, 8);
+	stop = ~w & 0x8080808080808080ull;
+	if (__builtin_expect(!stop, 0))
+		return vu_long_at(p);
+	bits = (unsigned)__builtin_ctzll(stop) + 1;     /* 8 x bytes */
+	x = w << (64 - bits) >> (64 - bits) & 0x7f7f7f7f7f7f7f7full;
+	x = (x & 0x007f007f007f007full) | (x >> 1 & 0x3f803f803f803f80ull);
+	x = (x & 0x00003fff00003fffull) | (x >> 2 & 0x0fffc0000fffc000ull);
+	x = (x & 0x000000000fffffffull) | (x >> 4 & 0x00fffffff0000000ull);
+	return (struct vu_at){ p + bits / 8, x };
+}
+#else
+#define vu8_at vu2_at
+#endif
+
+/*
+ * Decodes up to MAX (at most fast_run()) events at DS into OUT as fast_event
+ * would, with the delta state in registers: fast_event keeps it in DS,
+ * which each store of an event might alias, so that every field was
+ * loaded and stored again an event (a third of the thread's instructions).
+ * Only events that struct mst__event holds whole, of threads that already
+ * have an address chain in the chunk; it stops before any other record,
+ * and before anything fast_event would refuse, for the caller to take as
+ * ever. DS->c_slot must be cur_thread's. Returns how many it decoded.
+ */
+static __attribute__((noinline)) size_t pd_run(struct dstate *ds, uint64_t nstacks, struct mst__event *out, size_t max)
+{
+	const uint8_t *p = ds->rp, *tp = ds->tp, *ap = ds->ap;
+	uint64_t t = ds->d_time, ref = ds->ref, nallocs = ds->nallocs, nfrees = ds->nfrees;
+	uint64_t *aring = ds->aring, *fring = ds->fring;
+	struct mst__addr_slot *sl = &ds->addrs.slots[ds->c_slot];
+	uint64_t base = sl->addr;
+	uint32_t thread = (uint32_t)ds->cur_thread;
+	struct mst__event *e = out, *end = out + max;
+
+	if (!sl->busy || ds->cur_thread > UINT32_MAX)
+		return 0;
+	/* a wider stack id stops the run: the caller makes it a break */
+	if (nstacks > UINT32_MAX)
+		nstacks = UINT32_MAX;
+	for (; e < end; e++) {
+		const uint8_t *q = p, *tq, *aq;
+		unsigned info = pd_info[*q++], kind = EV_KIND(info);
+		uint64_t dt, stack, addr, size = 0;
+
+		if (!info)
+			break;
+		if (info & EV_THREAD) {
+			struct vu_at x = vu1_at(q);
+			uint64_t th = x.v;
+
+			if (!x.p || th > UINT32_MAX)
+				break;
+			q = x.p;
+			if (th != thread) {
+				/* another thread's chain, one it has in this
+				 * chunk: current from now on, whether this
+				 * event is taken here or not (the record
+				 * names it again) */
+				struct mst__addr_slot *s = &ds->addrs.slots[mst__tab_find(&ds->addrs, th)];
+				if (!s->busy)
+					break;
+				sl->addr = base;
+				sl = s;
+				base = s->addr;
+				thread = (uint32_t)th;
+			}
+		}
+		{
+			struct vu_at x = vu1_at(tp);
+
+			if (!x.p || t + x.v < t)
+				break;
+			tq = x.p;
+			dt = x.v;
+		}
+		if (kind == EV_ALLOC) {
+			struct vu_at x = vu2_at(q), y;
+			uint64_t d;
+
+			if (!x.p)
+				break;
+			y = vu1_at(x.p);
+			if (!y.p || y.v > nstacks)
+				break;
+			size = x.v;
+			stack = y.v;
+			q = y.p;
+			x = vu8_at(ap);
+			if (!x.p)
+				break;
+			aq = x.p;
+			d = x.v;
+			if (d & 1) {
+				/* one of the chunk's latest frees, D >> 1 back */
+				if (d >> 1 >= MST__REUSE_WINDOW || d >> 1 >= nfrees)
+					break;
+				addr = fring[(nfrees - 1 - (d >> 1)) % MST__REUSE_WINDOW];
+			} else {
+				aq = fast_va_u(aq, d >> 1, &d);
+				if (!aq)
+					break;
+				addr = base + d;
+			}
+			aring[nallocs++ % MST__REF_WINDOW] = addr;
+		} else {
+			struct vu_at x = vu1_at(q);
+
+			if (!x.p || x.v > nstacks)
+				break;
+			q = x.p;
+			stack = x.v;
+			if (kind == EV_FREE) {
+				uint64_t d;
+
+				x = vu8_at(ap);
+				if (!x.p || !(aq = fast_va_u(x.p, x.v, &d)))
+					break;
+				addr = base + d;
+			} else {
+				uint64_t n;
+
+				x = vu1_at(ap);
+				if (!x.p)
+					break;
+				aq = x.p;
+				n = ref + (uint64_t)mst__unzigzag(x.v);
+				if (n >= nallocs || nallocs - n > MST__REF_WINDOW)
+					break;
+				addr = aring[n % MST__REF_WINDOW];
+				ref = n + 1;
+			}
+			fring[nfrees++ % MST__REUSE_WINDOW] = addr;
+		}
+		t += dt;
+		base = addr;
+		p = q;
+		tp = tq;
+		ap = aq;
+		e->time = t;
+		e->addr = addr;
+		e->size = size;
+		e->thread = thread;
+		e->stack = (uint32_t)stack;
+		e->type = kind == EV_ALLOC ? MST_REC_ALLOC : MST_REC_FREE;
+		e->func = (uint8_t)EV_FUNC(info);
+	}
+	sl->addr = base;
+	ds->c_slot = (size_t)(sl - ds->addrs.slots);
+	ds->cur_thread = thread;
+	if (e != out) {
+		ds->rp = (uint8_t *)p;
+		ds->tp = tp;
+		ds->ap = ap;
+		ds->d_time = ds->last_time = t;
+		ds->ref = ref;
+		ds->nallocs = nallocs;
+		ds->nfrees = nfrees;
+	}
+	return (size_t)(e - out);
+}
+
 /* Largest chunk decoded ahead (ms-record writes 1 MiB ones, and a record
  * may end a chunk a little past that), so that its events take at most
  * about 14 MiB a slot. A larger one ends decoding ahead. */
@@ -1637,6 +1861,20 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 		if (ev_info[type]) {
 			if (!safe)
 				safe = fast_run(ds);
+			/* not for a record it would stop at at once (a realloc
+			 * between two runs): its start costs about an event */
+			if (pd_info[type] && ds->c_slot != SIZE_MAX) {
+				size_t k = pd_run(ds, nstacks, pd->ev + pd->nev, safe);
+
+				if (k) {
+					if (!timed)
+						pd->first_time = pd->ev[pd->nev].time;
+					timed = 1;
+					pd->nev += k;
+					safe -= k;
+					continue;
+				}
+			}
 			if (!fast_event(ds, nstacks, &o, 0))
 				return;
 			/* past the run that fast_run() vouched for, the payload's
