@@ -480,14 +480,20 @@ static inline struct mst_bucket *timeline_at(struct mst_model *m, uint64_t t)
 	return timeline_move(m, t);
 }
 
+/* Bucket B's live heap figures after a change to LIVE bytes. */
+static inline void bucket_heap(struct mst_bucket *b, uint64_t live)
+{
+	b->heap_last = live;
+	if (live > b->heap_max)
+		b->heap_max = live;
+	if (live < b->heap_min)
+		b->heap_min = live;
+	b->has_data = 1;
+}
+
 static inline void timeline_heap(struct mst_model *m, struct mst_bucket *b)
 {
-	b->heap_last = m->live_bytes;
-	if (m->live_bytes > b->heap_max)
-		b->heap_max = m->live_bytes;
-	if (m->live_bytes < b->heap_min)
-		b->heap_min = m->live_bytes;
-	b->has_data = 1;
+	bucket_heap(b, m->live_bytes);
 }
 
 static inline __attribute__((always_inline)) void
@@ -605,6 +611,9 @@ static inline void peak_check(struct mst_model *m, uint64_t t)
 	m->peak_arena_pending = 1;
 }
 
+/* add_run repeats this function's common case in its loop, figures kept in
+ * registers: a change here is a change there (test_model_read compares
+ * the two). */
 static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 							    const struct mst_alloc *a)
 {
@@ -753,6 +762,7 @@ static inline void pair_add(struct mst_model *m, uint32_t site, uint32_t fs, uin
 	m->pairs[v].bytes += bytes;
 }
 
+/* add_run repeats this function's common case too (see add_alloc). */
 static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 							   const struct mst_free *f)
 {
@@ -1439,12 +1449,7 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			live_count++;
 			bk->allocations++;
 			bk->bytes_allocated += size;
-			bk->heap_last = live_bytes;
-			if (live_bytes > bk->heap_max)
-				bk->heap_max = live_bytes;
-			if (live_bytes < bk->heap_min)
-				bk->heap_min = live_bytes;
-			bk->has_data = 1;
+			bucket_heap(bk, live_bytes);
 			if (live_bytes > m->sum.peak_bytes) {
 				m->live_bytes = live_bytes;
 				m->live_count = live_count;
@@ -1517,12 +1522,7 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			live_bytes -= size;
 			live_count--;
 			mt_live_remove(&lv, b);
-			bk->heap_last = live_bytes;
-			if (live_bytes > bk->heap_max)
-				bk->heap_max = live_bytes;
-			if (live_bytes < bk->heap_min)
-				bk->heap_min = live_bytes;
-			bk->has_data = 1;
+			bucket_heap(bk, live_bytes);
 		}
 	}
 	m->live.len = lv.len;
