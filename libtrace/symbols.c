@@ -432,6 +432,23 @@ standard:
 					    debuglink_file, debuglink_crc, debuginfo_file_name);
 }
 
+/* Whether ELF has a section named NAME. */
+static int has_section(Elf *elf, const char *name)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return 0;
+	while ((scn = elf_nextscn(elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		const char *n;
+		if (gelf_getshdr(scn, &sh) && (n = elf_strptr(elf, shstrndx, sh.sh_name)) &&
+		    !strcmp(n, name))
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * The module's DWARF, read by libdw from a copy whose compressed debug
  * sections are inflated already (inflate.c), where it has such sections:
@@ -459,8 +476,9 @@ static void own_dwarf(struct sym_module *sm, const char *path, const uint8_t *bi
 	ok = mst__inflate_elf(fd, &sm->image) == 0;
 	close(fd);
 	fd = -1;
-	if (!ok || !(sm->dw_elf = elf_memory(sm->image.base, sm->image.size)))
-		goto fail;
+	if (!ok || !(sm->dw_elf = elf_memory(sm->image.base, sm->image.size)) ||
+	    has_section(sm->dw_elf, ".gnu_debugaltlink"))
+		goto fail;            /* dwz's shared file: libdwfl finds it by path */
 	/* the same first loaded segment: the same addresses, the same bias */
 	if (elf_getphdrnum(main_elf, &n) != 0)
 		goto fail;
@@ -556,21 +574,10 @@ static int has_debuginfo(Dwfl_Module *mod, const uint8_t *bid, size_t bidlen)
 {
 	GElf_Addr bias;
 	Elf *elf = dwfl_module_getelf(mod, &bias);
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
 	char path[300];
 
-	if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
-		while ((scn = elf_nextscn(elf, scn)) != NULL) {
-			GElf_Shdr sh;
-			const char *name;
-			if (!gelf_getshdr(scn, &sh))
-				continue;
-			name = elf_strptr(elf, shstrndx, sh.sh_name);
-			if (name && (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
-				return 1;
-		}
-	}
+	if (elf && (has_section(elf, ".debug_info") || has_section(elf, ".zdebug_info")))
+		return 1;
 	return build_id_debug_path(bid, bidlen, path, sizeof(path)) && access(path, R_OK) == 0;
 }
 
