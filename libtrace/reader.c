@@ -119,6 +119,7 @@ struct pd_chunk {
 	int ok;                       /* decoded ahead: the rest is valid */
 	struct mst__event *ev;
 	size_t nev, ev_cap;
+	size_t ev_mapped;             /* bytes of ev's mapping (ev_reserve) */
 	struct pd_break *brk;
 	size_t nbrk, brk_cap;
 	int timed;                    /* the chunk has a timed record */
@@ -156,18 +157,19 @@ static int ev_reserve(struct pd_chunk *pd, size_t n)
 	munmap(p + lead + len, EV_HUGE - lead);
 	madvise(p + lead, len, MADV_HUGEPAGE);
 	if (pd->ev)
-		munmap(pd->ev, pd->ev_cap * sizeof(*pd->ev));
+		munmap(pd->ev, pd->ev_mapped);
 	pd->ev = (struct mst__event *)(void *)(p + lead);
 	pd->ev_cap = len / sizeof(*pd->ev);
+	pd->ev_mapped = len;
 	return 0;
 }
 
 static void ev_release(struct pd_chunk *pd)
 {
 	if (pd->ev)
-		munmap(pd->ev, pd->ev_cap * sizeof(*pd->ev));
+		munmap(pd->ev, pd->ev_mapped);
 	pd->ev = NULL;
-	pd->ev_cap = 0;
+	pd->ev_cap = pd->ev_mapped = 0;
 }
 
 /*
