@@ -676,6 +676,22 @@ spawns: system 0, popen 0"
 	assert_line --regexp '^counters .* rss=[1-9]'
 }
 
+@test "a run shorter than the sampling interval still ends with its memory figures" {
+	# the last COUNTERS record comes just before END, whatever the interval
+	run --separate-stderr ms-record -q -o r.memscope --rss-interval 60000 "$PROGS/leak"
+	assert_success
+	run msdump r.memscope
+	assert_line --regexp '^counters .* rss=[1-9]'
+	run bash -c "msdump r.memscope | tail -2 | head -1"
+	assert_output --regexp '^counters '
+	run ms-stats --text r.memscope
+	refute_output --partial 'max RSS not recorded'
+	# and none without sampling
+	ms-record -q -o n.memscope --rss-interval 0 "$PROGS/leak"
+	run msdump n.memscope
+	refute_line --regexp '^counters '
+}
+
 @test "--sample-rate 0.5 keeps about half the allocations" {
 	run --separate-stderr ms-record -q -o s.memscope --sample-rate 0.5 "$PROGS/churn" 1 300000
 	assert_success

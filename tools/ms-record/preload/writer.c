@@ -785,7 +785,11 @@ static uint64_t now_ns(void)
 	return ticks_to_ns(spool, use_tsc ? rdtsc_raw() : clock_slow());
 }
 
-static void counters(void)
+/* One COUNTERS record: RSS and virtual size, the recorder's own memory,
+ * and with ARENA glibc's arena figures (mallinfo2 takes the arenas'
+ * locks: not at the end, which may come in a signal handler that
+ * interrupted malloc). */
+static void counters(int arena)
 {
 	struct mst_counter items[8];
 	struct mst_record r = { .type = MST_REC_COUNTERS };
@@ -811,7 +815,7 @@ static void counters(void)
 			items[n++] = (struct mst_counter){ MST_CTR_VSIZE, vs * page };
 		}
 	}
-	if (mallinfo2_fn) {
+	if (arena && mallinfo2_fn) {
 		struct mallinfo2 mi = mallinfo2_fn();
 
 		items[n++] = (struct mst_counter){ MST_CTR_ARENA, mi.arena };
@@ -908,7 +912,7 @@ static void *writer_main(void *arg)
 		if (cfg.rss_interval_ms > 0 &&
 		    now - last_counters_ns >= (uint64_t)cfg.rss_interval_ms * 1000000ull) {
 			last_counters_ns = now;
-			counters();
+			counters(1);
 			pending++;
 		}
 		if (pending && (ring_pressure() || now - last_flush_ns > 200000000ull)) {
@@ -1029,6 +1033,10 @@ void writer_finish(int reason, long status)
 	recording = 0;
 	if (mw && spool) {
 		round_once(1);
+		/* the memory at the end: a run shorter than the sampling
+		 * interval has a figure too */
+		if (cfg.rss_interval_ms > 0 && reason != MST_END_SIGNAL)
+			counters(0);
 		t = now_ns() >> TIME_SHIFT;
 		if (t < mst_writer_last_time(mw))
 			t = mst_writer_last_time(mw);
