@@ -42,7 +42,6 @@ struct part {
 };
 
 struct mst__symtab {
-	Dwfl_Module *mod;
 	struct part part[2];      /* [0] global symbols, [1] local ones */
 	int has_locals;           /* libdwfl searches them (first_global > 1) */
 	/* SHF_ALLOC sections of the module's ELF, by address (bias applied),
@@ -119,10 +118,10 @@ static int cmp_scn(const void *a, const void *b)
 
 /* The module's allocated sections as libdwfl's own section lookup sees
  * them: sh_addr plus the module's bias, sorted by address. */
-static int read_sections(struct mst__symtab *t)
+static int read_sections(struct mst__symtab *t, Dwfl_Module *mod)
 {
 	GElf_Addr bias = 0;
-	Elf *elf = dwfl_module_getelf(t->mod, &bias);
+	Elf *elf = dwfl_module_getelf(mod, &bias);
 	Elf_Scn *scn = NULL;
 	size_t cap = 0;
 	if (!elf)
@@ -155,7 +154,6 @@ struct mst__symtab *mst__symtab_new(Dwfl_Module *mod)
 
 	if (!t)
 		return NULL;
-	t->mod = mod;
 	n = dwfl_module_getsymtab(mod);
 	first = n > 0 ? dwfl_module_getsymtab_first_global(mod) : -1;
 	if (first < 0)
@@ -187,7 +185,7 @@ struct mst__symtab *mst__symtab_new(Dwfl_Module *mod)
 			goto fail;
 	}
 	if (part_finish(&t->part[0]) < 0 || part_finish(&t->part[1]) < 0 ||
-	    read_sections(t) < 0)
+	    read_sections(t, mod) < 0)
 		goto fail;
 	return t;
 fail:
