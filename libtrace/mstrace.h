@@ -353,6 +353,57 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec);
 int mst_writer_alloc(struct mst_writer *w, const struct mst_alloc *a);
 int mst_writer_free(struct mst_writer *w, const struct mst_free *f);
 
+/*
+ * Runs of events, as a recorder keeps them before they are encoded: one
+ * thread's ALLOCs and FREEs in an array of 32-byte slots (a ring: slot
+ * i is slots[i & mask]), with raw clock times. mst_writer_put_run encodes
+ * them in one loop, the checks that mst_writer_alloc/free make per event
+ * made once per run, and writes the same bytes as those calls would.
+ */
+enum { MST_EVENT_ALLOC = 1, MST_EVENT_FREE = 2 };
+
+struct mst_event {
+	uint8_t type;                 /* MST_EVENT_ALLOC or MST_EVENT_FREE */
+	uint8_t func;                 /* enum mst_alloc_func / mst_free_func */
+	uint16_t nslots;              /* slots the event takes: 1, or 2 when an
+				       * mst_event_ext follows (realloc's old
+				       * address, an alignment) */
+	uint32_t stack;
+	uint64_t time;                /* raw clock (struct mst_run converts) */
+	uint64_t addr;
+	uint64_t size;                /* ALLOC: requested bytes */
+};
+
+struct mst_event_ext {
+	uint64_t old_addr;            /* realloc family: 0 = was NULL */
+	uint64_t alignment;
+	uint64_t reserved[2];
+};
+
+struct mst_run {
+	const struct mst_event *slots;
+	uint64_t mask;                /* slot count - 1 (a power of two) */
+	uint64_t pos, end;            /* slots [pos, end); pos moves on */
+	uint64_t thread;              /* the events' thread index */
+	uint64_t limit;               /* stop before a raw time >= limit */
+	/* trace time = ((raw - clock_start) * clock_mult >> 32) >> clock_shift,
+	 * 0 for a raw time at or before clock_start, and never below the
+	 * writer's last time (a late event takes that time) */
+	uint64_t clock_start, clock_mult;
+	unsigned clock_shift;
+};
+
+/*
+ * Encodes RUN's events from run->pos on, moving run->pos past each, and
+ * stops at run->end, at a raw time >= run->limit, or before an event it
+ * leaves to the caller: one that is not an ALLOC or FREE, names a stack
+ * not yet written, is the thread's first in the chunk, or falls where the
+ * chunk ends. The caller hands that one to mst_writer_alloc/free or
+ * mst_writer_add (after writing its stacks) and calls again. Returns the
+ * events written (0 is not an error), or a negative mst_status.
+ */
+long mst_writer_put_run(struct mst_writer *w, struct mst_run *run);
+
 /* Ends the current chunk (if it holds records) and writes it. */
 int mst_writer_flush(struct mst_writer *w);
 

@@ -901,6 +901,158 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 	return add_general(w, rec);
 }
 
+/*
+ * A run's trace time of raw clock time RAW (struct mst_run), before the
+ * clamp to the writer's last time.
+ */
+static inline uint64_t run_time(const struct mst_run *run, uint64_t raw)
+{
+	if (raw <= run->clock_start)
+		return 0;
+	return (uint64_t)(((unsigned __int128)(raw - run->clock_start) *
+			   run->clock_mult) >> 32) >> run->clock_shift;
+}
+
+/* fast_type() with the current thread in a register. */
+static inline uint8_t *run_type(uint8_t *p, unsigned type, uint64_t thread, uint64_t *cur)
+{
+	if (__builtin_expect(thread == *cur, 1)) {
+		*p++ = (uint8_t)type;
+		return p;
+	}
+	*p++ = (uint8_t)(type + MST__T_THREAD);
+	*cur = thread;
+	return fast_vu(p, thread);
+}
+
+/*
+ * The events alloc_fast() and free_fast() would write, a run at a time:
+ * the lanes' ends, the time chain and the thread's address chain stay in
+ * registers, and what those check per event (a thread the chunk knows,
+ * room in the chunk, the header written, no failure) is checked once per
+ * stretch of events that surely fits (EVENT_MAX_BYTES each). The hash
+ * tables (ref_find, reuse_choice) are shared with them, so the bytes are
+ * the same; test_writer_run compares the two.
+ */
+long mst_writer_put_run(struct mst_writer *w, struct mst_run *run)
+{
+	const struct mst_event *slots = run->slots;
+	uint64_t mask = run->mask, pos = run->pos, end = run->end;
+	uint64_t thread = run->thread, limit = run->limit;
+	long done = 0;
+	int stopped = 0;
+
+	assert(w && run);
+	if (w->failed)
+		return w->failed;
+	if (!w->header_done && !w->append)
+		return 0;
+	while (pos < end && !stopped) {
+		struct mst__addr_slot *sl = &w->addrs.slots[w->last_slot];
+		size_t fill = chunk_fill(w), room;
+		uint8_t *p, *t, *a;
+		uint64_t prev, d_time, last, cur, stacks;
+		long n = 0;
+
+		if (!sl->busy || sl->thread != thread) {
+			size_t i = mst__tab_find(&w->addrs, thread);
+
+			sl = &w->addrs.slots[i];
+			if (!sl->busy)
+				break;          /* a thread new to this chunk */
+			w->last_slot = i;
+		}
+		if (fill + EVENT_MAX_BYTES > w->chunk_size)
+			break;                  /* the chunk's last events */
+		room = (w->chunk_size - fill) / EVENT_MAX_BYTES;
+		p = w->raw + w->raw_len;
+		t = w->tl + w->tl_len;
+		a = w->al + w->al_len;
+		prev = sl->addr;
+		d_time = w->d_time;
+		last = w->last_time;
+		cur = w->cur_thread;
+		stacks = w->stacks;
+		for (; room && pos < end; room--) {
+			const struct mst_event *ev = &slots[pos & mask];
+			uint64_t raw = ev->time, addr = ev->addr, tt;
+			unsigned func = ev->func;
+
+			if (raw >= limit || ev->stack > stacks) {
+				stopped = 1;
+				break;
+			}
+			tt = run_time(run, raw);
+			if (tt < last)
+				tt = last;
+			if (ev->type == MST_EVENT_ALLOC) {
+				unsigned x = mst__alloc_extra[func];
+				uint64_t old = 0, align = 0;
+
+				if (x & MST__X_BAD) {
+					stopped = 1;
+					break;
+				}
+				if (x && ev->nslots >= 2) {
+					const struct mst_event_ext *e =
+						(const void *)&slots[(pos + 1) & mask];
+
+					old = e->old_addr;
+					align = e->alignment;
+				}
+				p = run_type(p, MST__T_ALLOC + func, thread, &cur);
+				p = fast_vu(p, ev->size);
+				p = fast_vu(p, ev->stack);
+				if (x & MST__X_ALIGN)
+					p = fast_vu(p, align);
+				t = fast_vu(t, tt - d_time);
+				a = fast_aa(a, reuse_choice(w, addr, addr - prev), addr - prev);
+				if (x & MST__X_OLD)
+					a = fast_va(a, old - addr);
+				ref_alloc(w, addr);
+			} else if (ev->type == MST_EVENT_FREE && func && func <= MST_FREE_FUNC_MAX) {
+				int64_t r = ref_find(w, addr);
+
+				p = run_type(p, (r >= 0 ? MST__T_FREE_REF : MST__T_FREE) + func,
+					     thread, &cur);
+				p = fast_vu(p, ev->stack);
+				t = fast_vu(t, tt - d_time);
+				if (r >= 0) {
+					a = fast_vu(a, mst__zigzag(r - (int64_t)w->ref));
+					w->ref = (uint64_t)r + 1;
+				} else {
+					a = fast_va(a, addr - prev);
+				}
+				reuse_free(w, addr);
+			} else {
+				stopped = 1;
+				break;
+			}
+			prev = addr;
+			d_time = last = tt;
+			pos += ev->nslots ? ev->nslots : 1;
+			n++;
+		}
+		sl->addr = prev;
+		w->raw_len = (size_t)(p - w->raw);
+		w->tl_len = (size_t)(t - w->tl);
+		w->al_len = (size_t)(a - w->al);
+		w->d_time = d_time;
+		w->last_time = last;
+		w->cur_thread = cur;
+		w->events += (uint64_t)n;
+		done += n;
+		if (chunk_fill(w) >= w->chunk_size) {
+			int st = write_chunk(w);
+
+			if (st)
+				return st;
+		}
+	}
+	run->pos = pos;
+	return done;
+}
+
 /* Any record, with every check; what the fast paths leave. */
 static int __attribute__((noinline)) add_general(struct mst_writer *w, const struct mst_record *rec)
 {

@@ -614,6 +614,39 @@ static inline int emit_one(struct drain_ctx *d, struct spool_ring *r,
 	return put_alloc_free(d, r, ev, t);
 }
 
+/* The ring slot is libtrace's in-memory event (mst_writer_put_run). */
+_Static_assert(sizeof(struct spool_ev) == sizeof(struct mst_event) &&
+	       offsetof(struct spool_ev, type) == offsetof(struct mst_event, type) &&
+	       offsetof(struct spool_ev, func) == offsetof(struct mst_event, func) &&
+	       offsetof(struct spool_ev, nslots) == offsetof(struct mst_event, nslots) &&
+	       offsetof(struct spool_ev, stack) == offsetof(struct mst_event, stack) &&
+	       offsetof(struct spool_ev, time) == offsetof(struct mst_event, time) &&
+	       offsetof(struct spool_ev, addr) == offsetof(struct mst_event, addr) &&
+	       offsetof(struct spool_ev, size) == offsetof(struct mst_event, size) &&
+	       sizeof(struct mst_event_ext) == SPOOL_SLOT &&
+	       (int)EV_ALLOC == (int)MST_EVENT_ALLOC && (int)EV_FREE == (int)MST_EVENT_FREE,
+	       "spool_ev must be struct mst_event");
+
+/*
+ * Encodes ring R's events from *POS (up to HEAD, before raw time LIMIT)
+ * in one libtrace loop, moving *POS past them; stops before an event the
+ * per-event way must take (emit_one). Returns the events written or -1.
+ */
+static long put_run(struct drain_ctx *d, const struct spool_ring *r, uint64_t *pos,
+		    uint64_t head, uint64_t limit)
+{
+	struct mst_run run = {
+		.slots = (const struct mst_event *)((char *)d->h + r->slots_off),
+		.mask = r->nslots - 1, .pos = *pos, .end = head, .thread = r->thread,
+		.limit = limit, .clock_start = d->h->start_ticks, .clock_mult = d->h->mult,
+		.clock_shift = TIME_SHIFT,
+	};
+	long got = mst_writer_put_run(d->w, &run);
+
+	*pos = run.pos;
+	return got < 0 ? -1 : got;
+}
+
 /*
  * One round: merges every ring's events below CUTOFF (all of them when
  * cutoff is ~0) into the writer. Returns the number of events emitted, or
@@ -667,16 +700,32 @@ static long drain_rings(struct drain_ctx *d, uint64_t cutoff, uint32_t nrings)
 		if (cutoff < limit)
 			limit = cutoff;
 		r = ring_at(d->h, cur[best].ring);
-		last = mst_writer_last_time(d->w);
-		do {
-			struct spool_ev *ev = ev_at(d->h, r, d->rd[cur[best].ring]);
+		/* the run goes on while its events come before every other
+		 * ring's; a tie still takes the front event */
+		if (limit <= cur[best].front)
+			limit = cur[best].front + 1;
+		for (;;) {
+			uint64_t *at = &d->rd[cur[best].ring];
+			struct spool_ev *ev;
+			long got = put_run(d, r, at, cur[best].head, limit);
 
+			if (got < 0)
+				return -1;
+			count += got;
+			cur[best].front = front_time(d, &cur[best]);
+			if (cur[best].front >= limit)
+				break;
+			/* an event the run leaves to the per-event way */
+			ev = ev_at(d->h, r, *at);
+			last = mst_writer_last_time(d->w);
 			if (emit_one(d, r, ev, &last))
 				return -1;
-			d->rd[cur[best].ring] += ev->nslots ? ev->nslots : 1;
+			*at += ev->nslots ? ev->nslots : 1;
 			count++;
 			cur[best].front = front_time(d, &cur[best]);
-		} while (cur[best].front < limit);
+			if (cur[best].front >= limit)
+				break;
+		}
 		if (cur[best].front == ~0ull)
 			cur[best] = cur[--n];
 		if (n == 1)
@@ -688,14 +737,25 @@ single:
 	{
 		struct spool_ring *r = ring_at(d->h, cur[0].ring);
 		uint64_t pos = d->rd[cur[0].ring], head = cur[0].head;
-		uint64_t last = mst_writer_last_time(d->w);
+		uint64_t last;
 
 		while (pos < head) {
-			struct spool_ev *ev = ev_at(d->h, r, pos);
+			struct spool_ev *ev;
+			long got = put_run(d, r, &pos, head, cutoff);
 
+			if (got < 0) {
+				d->rd[cur[0].ring] = pos;
+				return -1;
+			}
+			count += got;
+			if (pos >= head)
+				break;
+			/* an event the run leaves to the per-event way */
+			ev = ev_at(d->h, r, pos);
 			if (ev->type != EV_PAD) {
 				if (ev->time >= cutoff && cutoff != ~0ull)
 					break;
+				last = mst_writer_last_time(d->w);
 				if (emit_one(d, r, ev, &last)) {
 					d->rd[cur[0].ring] = pos;
 					return -1;
