@@ -902,15 +902,14 @@ int mst_writer_add(struct mst_writer *w, const struct mst_record *rec)
 }
 
 /*
- * A run's trace time of raw clock time RAW (struct mst_run), before the
- * clamp to the writer's last time.
+ * A run's trace time of raw clock time RAW (struct mst_run's clock), before
+ * the clamp to the writer's last time.
  */
-static inline uint64_t run_time(const struct mst_run *run, uint64_t raw)
+static inline uint64_t run_time(uint64_t raw, uint64_t start, uint64_t mult, unsigned shift)
 {
-	if (raw <= run->clock_start)
+	if (raw <= start)
 		return 0;
-	return (uint64_t)(((unsigned __int128)(raw - run->clock_start) *
-			   run->clock_mult) >> 32) >> run->clock_shift;
+	return (uint64_t)(((unsigned __int128)(raw - start) * mult) >> 32) >> shift;
 }
 
 /* fast_type() with the current thread in a register. */
@@ -939,6 +938,9 @@ long mst_writer_put_run(struct mst_writer *w, struct mst_run *run)
 	const struct mst_event *slots = run->slots;
 	uint64_t mask = run->mask, pos = run->pos, end = run->end;
 	uint64_t thread = run->thread, limit = run->limit;
+	/* in locals: the lanes' stores could alias *run for all GCC knows */
+	uint64_t c_start = run->clock_start, c_mult = run->clock_mult;
+	unsigned c_shift = run->clock_shift;
 	long done = 0;
 	int stopped = 0;
 
@@ -982,7 +984,7 @@ long mst_writer_put_run(struct mst_writer *w, struct mst_run *run)
 				stopped = 1;
 				break;
 			}
-			tt = run_time(run, raw);
+			tt = run_time(raw, c_start, c_mult, c_shift);
 			if (tt < last)
 				tt = last;
 			if (ev->type == MST_EVENT_ALLOC) {
