@@ -14,6 +14,10 @@
  * temporal locality do. --churn-only runs the churn and writes nothing, so
  * another tracer (heaptrack) can record the very same work.
  *
+ * The writer runs twice, each way three times (best kept): a call per event,
+ * and runs of a thread's events as ring slots (mst_writer_put_run, as the
+ * recorder's writer thread); writer_run_same_bytes says they agree.
+ *
  * Prints one key=value line per figure; bench/libtrace.sh runs it for a few
  * settings side by side.
  */
@@ -210,6 +214,173 @@ static void add(struct mst_writer *w, const struct mst_record *rec)
 	}
 }
 
+/* HEADER, the threads and the stacks: the same records for every pass. */
+static void prologue(struct mst_writer *w)
+{
+	static const char *const argv0[] = { "churn" };
+	struct mst_record rec;
+	uint64_t stack_rng = 42;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MST_REC_HEADER;
+	/* Times in ms-record's unit, ticks of 256 ns (FORMAT.md HEADER). */
+	rec.u.header = (struct mst_header){ .ticks_per_second = 1000000000 >> 8, .pid = 1,
+		.program = "churn", .argc = 1, .argv = argv0, .sample_rate_ppm = 1000000,
+		.allocator = "glibc", .hostname = "bench" };
+	add(w, &rec);
+	for (int i = 1; i <= THREADS; i++) {
+		rec = (struct mst_record){ .type = MST_REC_THREAD_START };
+		rec.u.thread_start = (struct mst_thread_start){ 0, i, 1000 + i, i > 1 };
+		add(w, &rec);
+	}
+	/* A trie of STACKS nodes: main -> a few callers -> call sites. */
+	for (int i = 1; i <= STACKS; i++) {
+		rec = (struct mst_record){ .type = MST_REC_STACK };
+		rec.u.stack.parent = i <= 8 ? i - 1 : 1 + rnd(&stack_rng) % 8;
+		rec.u.stack.ip = 0x555555554000ull + 0x1000 + rnd(&stack_rng) % 0x40000;
+		add(w, &rec);
+	}
+}
+
+/* One event the per-event way, its time clamped to the writer's last
+ * (FORMAT.md §8 on late records), as the recorder's emit_one does. */
+static int put_event(struct mst_writer *w, const struct ev *e, uint64_t base)
+{
+	uint64_t t = (e->time - base) >> 8;
+
+	if (t < mst_writer_last_time(w))
+		t = mst_writer_last_time(w);
+	if (e->type == MST_REC_ALLOC) {
+		struct mst_alloc a = { t, e->thread, e->func, e->addr, e->size, e->stack, 0, e->old };
+		return mst_writer_alloc(w, &a);
+	} else {
+		struct mst_free f = { t, e->thread, e->func, e->addr, e->stack };
+		return mst_writer_free(w, &f);
+	}
+}
+
+/* The earliest thread's log and the next front time after it (~0 if none). */
+static int earliest(struct thread *th, const size_t *pos, uint64_t *limit)
+{
+	int best = -1;
+
+	*limit = ~0ull;
+	for (int i = 0; i < THREADS; i++) {
+		uint64_t f;
+
+		if (pos[i] >= th[i].nlog)
+			continue;
+		f = th[i].log[pos[i]].time;
+		if (best < 0 || f < th[best].log[pos[best]].time) {
+			if (best >= 0 && th[best].log[pos[best]].time < *limit)
+				*limit = th[best].log[pos[best]].time;
+			best = i;
+		} else if (f < *limit) {
+			*limit = f;
+		}
+	}
+	return best;
+}
+
+/*
+ * Writes the threads' logs merged by time into S, with a call per event
+ * (the recorder's mst_writer_alloc/free) or, with RUNS, as the recorder's
+ * writer thread does: each thread's events as 32-byte ring slots handed
+ * to mst_writer_put_run a run at a time (up to the next thread's front),
+ * the events it leaves one call each. Returns the seconds it took
+ * (converting the logs to slots not counted), or -1.
+ */
+static double write_trace(const struct mst_writer_options *opts, struct sink *s,
+			  struct thread *th, uint64_t base, int runs, uint64_t *done)
+{
+	struct mst_writer_options o = *opts;
+	struct mst_event *slots[THREADS] = { 0 };
+	size_t *index[THREADS] = { 0 }, pos[THREADS] = { 0 }, nslot[THREADS] = { 0 };
+	struct mst_writer *w;
+	struct mst_record rec;
+	double t0;
+
+	for (int i = 0; runs && i < THREADS; i++) {
+		/* a realloc's old address rides in an extension slot */
+		slots[i] = xmalloc(2 * th[i].nlog * sizeof(struct mst_event) + 1);
+		index[i] = xmalloc((th[i].nlog + 1) * sizeof(size_t));
+		for (size_t k = 0; k < th[i].nlog; k++) {
+			const struct ev *e = &th[i].log[k];
+			struct mst_event *x = &slots[i][nslot[i]];
+
+			index[i][k] = nslot[i];
+			*x = (struct mst_event){ e->type == MST_REC_ALLOC ? MST_EVENT_ALLOC : MST_EVENT_FREE,
+				e->func, e->func == MST_ALLOC_REALLOC && e->type == MST_REC_ALLOC ? 2 : 1,
+				e->stack, e->time, e->addr, e->size };
+			if (x->nslots == 2)
+				*(struct mst_event_ext *)(x + 1) = (struct mst_event_ext){ e->old, 0, { 0, 0 } };
+			nslot[i] += x->nslots;
+		}
+		index[i][th[i].nlog] = nslot[i];
+	}
+	/* room for the whole trace, touched now: growing it while timed
+	 * would time page faults */
+	{
+		uint64_t n = 0;
+
+		for (int i = 0; i < THREADS; i++)
+			n += th[i].nlog;
+		s->cap = n * 8 + (1u << 20);
+		s->p = xmalloc(s->cap);
+		memset(s->p, 0, s->cap);
+		s->len = 0;
+	}
+	o.sink = mem_sink;
+	o.sink_ctx = s;
+	if (mst_writer_open(&w, -1, &o) != MST_OK) {
+		fprintf(stderr, "bench: %s\n", mst_writer_error(w));
+		return -1;
+	}
+	prologue(w);
+	*done = 0;
+	t0 = now();
+	for (;;) {
+		uint64_t limit;
+		int b = earliest(th, pos, &limit);
+
+		if (b < 0)
+			break;
+		if (!runs) {
+			if (put_event(w, &th[b].log[pos[b]++], base) != MST_OK)
+				break;
+			++*done;
+			continue;
+		}
+		if (limit <= th[b].log[pos[b]].time)
+			limit = th[b].log[pos[b]].time + 1;
+		struct mst_run run = { slots[b], ~0ull, index[b][pos[b]], nslot[b], (uint64_t)b + 1,
+				       limit, base, 1ull << 32, 8 };
+		long got = mst_writer_put_run(w, &run);
+
+		if (got < 0)
+			break;
+		pos[b] += (size_t)got;
+		*done += (uint64_t)got;
+		if (pos[b] < th[b].nlog && th[b].log[pos[b]].time < limit) {
+			if (put_event(w, &th[b].log[pos[b]++], base) != MST_OK)
+				break;
+			++*done;
+		}
+	}
+	/* add() says why an event was refused, if one was. */
+	rec = (struct mst_record){ .type = MST_REC_END };
+	rec.u.end = (struct mst_end){ mst_writer_last_time(w), MST_END_EXIT, 0, *done, 0 };
+	add(w, &rec);
+	if (mst_writer_close(w) != MST_OK)
+		return -1;
+	t0 = now() - t0;
+	for (int i = 0; i < THREADS; i++) {
+		free(slots[i]);
+		free(index[i]);
+	}
+	return t0;
+}
+
 int main(int argc, char **argv)
 {
 	int churn_only = 0;
@@ -237,17 +408,12 @@ int main(int argc, char **argv)
 	struct mst_writer_options o = { .chunk_size = chunk, .zstd_level = level };
 	struct thread th[THREADS];
 	pthread_t tid[THREADS];
-	size_t pos[THREADS] = { 0 };
-	struct sink s = { 0 };
-	struct mst_writer *w;
+	static struct sink s, s2;
 	struct mst_reader *r;
-	struct mst_record rec;
 	const struct mst_record *got;
-	static const char *const argv0[] = { "churn" };
-	double wtime, rtime, t0;
-	uint64_t done = 0, nread = 0, last = 0, base;
-	uint64_t stack_rng = 42;
-	int fd, st;
+	double wtime, wrun, rtime, t0;
+	uint64_t done = 0, done2 = 0, nread = 0, base;
+	int fd, st, same;
 
 	for (int i = 0; i < THREADS; i++) {
 		th[i] = (struct thread){ .index = i + 1, .rng = 0x9e3779b97f4a7c15ull * (i + 1),
@@ -265,67 +431,24 @@ int main(int argc, char **argv)
 		if (th[i].nlog && th[i].log[0].time < base)
 			base = th[i].log[0].time;
 
-	o.sink = mem_sink;
-	o.sink_ctx = &s;
-	if (mst_writer_open(&w, -1, &o) != MST_OK) {
-		fprintf(stderr, "bench: %s\n", mst_writer_error(w));
-		return 1;
-	}
-	memset(&rec, 0, sizeof(rec));
-	rec.type = MST_REC_HEADER;
-	/* Times in ms-record's unit, ticks of 256 ns (FORMAT.md HEADER). */
-	rec.u.header = (struct mst_header){ .ticks_per_second = 1000000000 >> 8, .pid = 1,
-		.program = "churn", .argc = 1, .argv = argv0, .sample_rate_ppm = 1000000,
-		.allocator = "glibc", .hostname = "bench" };
-	add(w, &rec);
-	for (int i = 1; i <= THREADS; i++) {
-		rec = (struct mst_record){ .type = MST_REC_THREAD_START };
-		rec.u.thread_start = (struct mst_thread_start){ 0, i, 1000 + i, i > 1 };
-		add(w, &rec);
-	}
-	/* A trie of STACKS nodes: main -> a few callers -> call sites. */
-	for (int i = 1; i <= STACKS; i++) {
-		rec = (struct mst_record){ .type = MST_REC_STACK };
-		rec.u.stack.parent = i <= 8 ? i - 1 : 1 + rnd(&stack_rng) % 8;
-		rec.u.stack.ip = 0x555555554000ull + 0x1000 + rnd(&stack_rng) % 0x40000;
-		add(w, &rec);
-	}
+	/* each way three times, alternately, the best of each kept: the
+	 * machine's load moves single runs by more than the difference */
+	wtime = wrun = 1e30;
+	for (int rep = 0; rep < 3; rep++) {
+		double a, b;
 
-	/* Merge the threads' logs by time, as the recorder's writer does. */
-	t0 = now();
-	for (;;) {
-		int best = -1;
-		const struct ev *e;
-		for (int i = 0; i < THREADS; i++)
-			if (pos[i] < th[i].nlog &&
-			    (best < 0 || th[i].log[pos[i]].time < th[best].log[pos[best]].time))
-				best = i;
-		if (best < 0)
-			break;
-		e = &th[best].log[pos[best]++];
-		/* Clamp, as FORMAT.md §8 says for late records. */
-		if ((e->time - base) >> 8 > last)
-			last = (e->time - base) >> 8;
-		/* The recorder's entry points for events. */
-		if (e->type == MST_REC_ALLOC) {
-			struct mst_alloc a = { last, e->thread, e->func,
-				e->addr, e->size, e->stack, 0, e->old };
-			if (mst_writer_alloc(w, &a) != MST_OK)
-				break;
-		} else {
-			struct mst_free f = { last, e->thread, e->func, e->addr, e->stack };
-			if (mst_writer_free(w, &f) != MST_OK)
-				break;
-		}
-		done++;
+		free(s.p);
+		free(s2.p);
+		a = write_trace(&o, &s, th, base, 0, &done);
+		b = write_trace(&o, &s2, th, base, 1, &done2);
+		if (a < 0 || b < 0)
+			return 1;
+		if (a < wtime)
+			wtime = a;
+		if (b < wrun)
+			wrun = b;
 	}
-	/* add() says why an event was refused, if one was. */
-	rec = (struct mst_record){ .type = MST_REC_END };
-	rec.u.end = (struct mst_end){ last, MST_END_EXIT, 0, done, 0 };
-	add(w, &rec);
-	if (mst_writer_close(w) != MST_OK)
-		return 1;
-	wtime = now() - t0;
+	same = done == done2 && s.len == s2.len && !memcmp(s.p, s2.p, s.len);
 
 	fd = memfd_create("bench", 0);
 	if (fd < 0 || write(fd, s.p, s.len) != (ssize_t)s.len)
@@ -350,8 +473,11 @@ int main(int argc, char **argv)
 	printf("trace_bytes=%zu\n", s.len);
 	printf("bytes_per_event=%.3f\n", (double)s.len / done);
 	printf("writer_events_per_s=%.0f\n", done / wtime);
+	printf("writer_run_events_per_s=%.0f\n", done / wrun);
+	printf("writer_run_same_bytes=%d\n", same);
 	printf("reader_events_per_s=%.0f\n", done / rtime);
 	free(s.p);
+	free(s2.p);
 	for (int i = 0; i < THREADS; i++)
 		free(th[i].log);
 	return 0;

@@ -5,7 +5,11 @@
 # by side when it is installed (it keeps neither addresses nor per-event
 # times, so it is the floor to compare with, not a like-for-like format;
 # the ratio uses what ms-record writes: 1 MiB chunks at zstd level 1, times
-# in ticks of 256 ns).
+# in ticks of 256 ns). The writer is timed twice: a call per event
+# (mst_writer_alloc/free) and, as the recorder's writer thread does, runs
+# of one thread's events from 32-byte slots (mst_writer_put_run; the four
+# synthetic threads interleave closely, so runs are about two events long:
+# its worst case); both must write the same bytes.
 #
 #     sh bench/libtrace.sh [BUILD_DIR [EVENTS]]
 O=${1:-build}
@@ -21,9 +25,12 @@ for pattern in random recent; do
 		"$B" --pattern $pattern "$N" "$1" "$2" > "$tmp/out" || exit 1
 		bpe=$(sed -n 's/^bytes_per_event=//p' "$tmp/out")
 		w=$(sed -n 's/^writer_events_per_s=//p' "$tmp/out")
+		wr=$(sed -n 's/^writer_run_events_per_s=//p' "$tmp/out")
+		same=$(sed -n 's/^writer_run_same_bytes=//p' "$tmp/out")
 		r=$(sed -n 's/^reader_events_per_s=//p' "$tmp/out")
-		printf 'memscope  %-6s chunk=%4s KiB zstd=%s: %6s B/event  writer %9s events/s  reader %9s events/s\n' \
-			"$pattern" "$1" "$2" "$bpe" "$w" "$r"
+		[ "$same" = 1 ] || { echo "libtrace.sh: put_run wrote other bytes than the per-event calls" >&2; exit 1; }
+		printf 'memscope  %-6s chunk=%4s KiB zstd=%s: %6s B/event  writer %9s events/s (runs %9s)  reader %9s events/s\n' \
+			"$pattern" "$1" "$2" "$bpe" "$w" "$wr" "$r"
 		[ "$cfg" = "1024 1" ] && echo "$bpe" > "$tmp/ms-$pattern"
 	done
 	if command -v heaptrack >/dev/null 2>&1; then

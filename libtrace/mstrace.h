@@ -382,7 +382,8 @@ struct mst_event_ext {
 
 struct mst_run {
 	const struct mst_event *slots;
-	uint64_t mask;                /* slot count - 1 (a power of two) */
+	uint64_t mask;                /* a ring's slot count - 1 (a power of
+				       * two); ~0 for a plain array */
 	uint64_t pos, end;            /* slots [pos, end); pos moves on */
 	uint64_t thread;              /* the events' thread index */
 	uint64_t limit;               /* stop before a raw time >= limit */

@@ -130,6 +130,7 @@ static int emit(struct mst_writer *w, const void *buf, size_t len)
 #define LANE_HDR 8
 /* Bytes an ALLOC or FREE can take at most in all lanes together. */
 #define EVENT_MAX_BYTES 96
+_Static_assert(EVENT_MAX_BYTES <= 128, "put_run's room: 128 bytes an event");
 
 /*
  * The largest payload for a record lane of RAW_CAP bytes: a full chunk, a
@@ -966,7 +967,11 @@ long mst_writer_put_run(struct mst_writer *w, struct mst_run *run)
 		}
 		if (fill + EVENT_MAX_BYTES > w->chunk_size)
 			break;                  /* the chunk's last events */
-		room = (w->chunk_size - fill) / EVENT_MAX_BYTES;
+		/* (a shift, not a division by EVENT_MAX_BYTES: runs are often
+		 * a few events long) */
+		room = (w->chunk_size - fill) >> 7;
+		if (!room)
+			break;
 		p = w->raw + w->raw_len;
 		t = w->tl + w->tl_len;
 		a = w->al + w->al_len;
