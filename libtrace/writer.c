@@ -1052,8 +1052,10 @@ long mst_writer_put_run(struct mst_writer *w, struct mst_run *run)
 		if (chunk_fill(w) >= w->chunk_size) {
 			int st = write_chunk(w);
 
-			if (st)
+			if (st) {
+				run->pos = pos;     /* what was encoded stays written */
 				return st;
+			}
 		}
 	}
 	run->pos = pos;

@@ -199,11 +199,13 @@ static uint64_t slot_time(const struct ring *r)
  * ALLOC and FREE records written, *BATCHED those put_run wrote.
  */
 static int one_case(uint64_t seed, size_t chunk, int rounds, struct emitted *order,
-		    size_t order_cap, uint64_t *events, uint64_t *batched, int *read_ok)
+		    size_t order_cap, uint64_t *events, uint64_t *batched, int *read_ok,
+		    uint64_t *past_limit)
 {
 	static struct membuf ma, mb;
 	static struct ring rings[THREADS];
-	struct clockp c = { 1000000, (uint64_t)1 << 32, 8 };
+	/* a tick of 1.5 ns, trace times of 256 ns */
+	struct clockp c = { 1000000, (uint64_t)3 << 31, 8 };
 	struct mst_writer *wa = NULL, *wb = NULL;
 	uint64_t raw_time[THREADS], next_stack = 3, stacks_b = 0, stacks_a = 0;
 	size_t n = 0;
@@ -257,6 +259,11 @@ static int one_case(uint64_t seed, size_t chunk, int rounds, struct emitted *ord
 			*batched += (uint64_t)got;
 			while (r->rd < run.pos) {
 				const struct mst_event *ev = &r->slots[r->rd & (RING - 1)];
+
+				/* the run stopped at its limit (else ORDER, which
+				 * the reference follows, would hide it) */
+				if (ev->time >= limit)
+					++*past_limit;
 
 				if (n < order_cap)
 					order[n++] = (struct emitted){ (uint32_t)b, r->rd };
@@ -338,7 +345,7 @@ int main(void)
 {
 	static struct emitted order[1 << 20];
 	static const size_t chunks[] = { 1024, 4096, 65536, 1 << 20 };
-	uint64_t total_batched = 0, total_events = 0;
+	uint64_t total_batched = 0, total_events = 0, past_limit = 0;
 
 	for (size_t ci = 0; ci < sizeof(chunks) / sizeof(chunks[0]); ci++) {
 		for (uint64_t seed = 1; seed <= 4; seed++) {
@@ -346,7 +353,7 @@ int main(void)
 			int read_ok = 0;
 			int same = one_case(seed * 7919 + ci, chunks[ci], 300, order,
 					    sizeof(order) / sizeof(order[0]), &events, &batched,
-					    &read_ok);
+					    &read_ok, &past_limit);
 
 			CHECK(same, "chunk %zu, seed %llu: put_run's %llu of %llu events make the "
 			      "per-event bytes", chunks[ci], (unsigned long long)seed,
@@ -357,6 +364,8 @@ int main(void)
 			total_events += events;
 		}
 	}
+	CHECK(past_limit == 0, "put_run took no event at or after its limit (%llu did)",
+	      (unsigned long long)past_limit);
 	/* the fast loop did the bulk (else the comparison proves little) */
 	CHECK(total_batched * 10 > total_events * 7, "put_run wrote %llu of %llu events",
 	      (unsigned long long)total_batched, (unsigned long long)total_events);
