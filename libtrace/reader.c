@@ -155,7 +155,15 @@ static int ev_reserve(struct pd_chunk *pd, size_t n)
 	if (lead)
 		munmap(p, lead);
 	munmap(p + lead + len, EV_HUGE - lead);
-	madvise(p + lead, len, MADV_HUGEPAGE);
+	/* huge pages for the whole 2 MiB the events fill, small ones for
+	 * the rest: a buffer just over a huge page would otherwise take two
+	 * (the slots' memory jumped by 8 MiB from one trace to the next) */
+	{
+		size_t need = n * sizeof(*pd->ev) & ~(size_t)(EV_HUGE - 1);
+
+		if (need)
+			madvise(p + lead, need, MADV_HUGEPAGE);
+	}
 	if (pd->ev)
 		munmap(pd->ev, pd->ev_mapped);
 	pd->ev = (struct mst__event *)(void *)(p + lead);
@@ -1806,9 +1814,10 @@ static __attribute__((noinline)) size_t pd_run(struct dstate *ds, uint64_t nstac
 	return (size_t)(e - out);
 }
 
-/* Largest chunk decoded ahead (ms-record writes 1 MiB ones, and a record
- * may end a chunk a little past that), so that its events take at most
- * about 14 MiB a slot. A larger one ends decoding ahead. */
+/* Largest chunk decoded ahead (ms-record writes 256 KiB ones, earlier
+ * versions 1 MiB, and a record may end a chunk a little past that), so
+ * that its events take at most about 14 MiB a slot. A larger one ends
+ * decoding ahead. */
 #define PD_MAX_RAW ((1u << 20) + (64u << 10))
 
 /* Whether extension record TYPE has a time as its first field (§5.2). */
