@@ -32,7 +32,9 @@ STATS=$B/bin/ms-stats
 REC=$B/bin/ms-record
 CHURN=$B/tests/programs/churn
 GEN=$B/tests/tools/mkgolden
+RUNTIME=$B/bench/runtime
 [ -x "$STATS" ] || { echo "stats.sh: '$STATS' is missing: run make" >&2; exit 1; }
+[ -x "$RUNTIME" ] || { echo "stats.sh: '$RUNTIME' is missing: run make bench" >&2; exit 1; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/ms-stats-bench.XXXXXX") || exit 1
 trap 'rm -rf "$W"' EXIT INT TERM
 cd "$W" || exit 1
@@ -42,13 +44,14 @@ HAVE_REC=0
 HAVE_HT=0
 command -v heaptrack >/dev/null 2>&1 && command -v heaptrack_print >/dev/null 2>&1 && HAVE_HT=1
 
-# measure OUTFILE CMD... -> "cpu_seconds max_rss_kb wall_seconds" appended
+# measure OUTFILE CMD... -> "cpu_seconds max_rss_kb wall_seconds" appended,
+# to the microsecond (bench/runtime: /usr/bin/time's hundredths of a second
+# were a fifth of a 2M-event run)
 measure() {
 	f=$1
 	shift
-	/usr/bin/time -f '%U %S %M %e' -o "$W/time.tmp" "$@" >/dev/null 2>"$W/err.tmp" ||
+	"$RUNTIME" "$f" "$@" >/dev/null 2>"$W/err.tmp" ||
 		{ echo "stats.sh: '$*' failed:" >&2; cat "$W/err.tmp" >&2; return 1; }
-	awk '{ printf "%.3f %d %.3f\n", $1 + $2, $3, $4 }' "$W/time.tmp" >> "$f"
 }
 
 median() { # file [column] -> median of that column (default 1)
@@ -100,7 +103,7 @@ compare() {
 	MS_RSS=$(maxrss ms.times)
 	MS_EPS=$(rate "$EV" "$MS_T")
 	printf '%-16s %10s %8s %8s %12s %12s %12s\n' tool events "cpu s" "wall s" "M ev/s cpu" "M ev/s wall" "max RSS"
-	printf '%-16s %10d %8s %8s %12s %12s %8d KiB\n' ms-stats "$EV" "$MS_T" "$MS_W" "$MS_EPS" \
+	printf '%-16s %10d %8.3f %8.3f %12s %12s %8d KiB\n' ms-stats "$EV" "$MS_T" "$MS_W" "$MS_EPS" \
 		"$(rate "$EV" "$MS_W")" "$MS_RSS"
 	[ -n "$2" ] || return 0
 	CALLS=$(heaptrack_print "$2" 2>/dev/null | sed -n 's/^calls to allocation functions: \([0-9]*\).*/\1/p')
@@ -109,7 +112,7 @@ compare() {
 	HT_W=$(median ht.times 3)
 	HT_RSS=$(maxrss ht.times)
 	HT_EPS=$(rate "$HEV" "$HT_T")
-	printf '%-16s %10d %8s %8s %12s %12s %8d KiB\n' heaptrack_print "$HEV" "$HT_T" "$HT_W" \
+	printf '%-16s %10d %8.3f %8.3f %12s %12s %8d KiB\n' heaptrack_print "$HEV" "$HT_T" "$HT_W" \
 		"$HT_EPS" "$(rate "$HEV" "$HT_W")" "$HT_RSS"
 	awk -v a="$MS_EPS" -v b="$HT_EPS" -v w1="$(rate "$EV" "$MS_W")" -v w2="$(rate "$HEV" "$HT_W")" \
 	    -v c="$MS_RSS" -v d="$HT_RSS" 'BEGIN {
@@ -144,7 +147,7 @@ measure ns-small.times "$STATS" --no-symbols small.memscope || exit 1
 measure ns-big.times "$STATS" --no-symbols big.memscope || exit 1
 A=$(maxrss ns-small.times)
 Z=$(maxrss ns-big.times)
-printf 'with --no-symbols: %d KiB, then %d KiB (ratio %s); %d events in %s s CPU, %s s wall\n' "$A" "$Z" \
+printf 'with --no-symbols: %d KiB, then %d KiB (ratio %s); %d events in %.3f s CPU, %.3f s wall\n' "$A" "$Z" \
 	"$(awk -v a="$Z" -v b="$A" 'BEGIN { printf "%.2f", a / b }')" "$EVB" "$(median ns-big.times)" \
 	"$(median ns-big.times 3)"
 
