@@ -9,6 +9,11 @@ LOG=$O/test.log
 # to a file, summed at the end.
 TALLY=$O/test.tally
 : > "$TALLY"
+# The symbolizer's cache of inflated debug images (libtrace/debugcache.c):
+# one of the tests' own, emptied first, not the home folder's.
+MEMSCOPE_CACHE=$(cd "$O" && pwd)/test-debug-cache
+rm -rf "$MEMSCOPE_CACHE"
+export MEMSCOPE_CACHE
 
 count() { # name, then TAP on stdin
 	name=$1

@@ -332,7 +332,8 @@ Try 'ms-record --help' for more information."
 	addr=$(printf '%s\n' "$output" | sed -n 's/^alloc .*thread=\([0-9]*\) func=malloc addr=\(0x[0-9a-f]*\) size=300 .*/\1 \2/p')
 	[ -n "$addr" ]
 	freer=$(printf '%s\n' "$output" | grep " addr=${addr#* }" | sed -n 's/^free .*thread=\([0-9]*\) .*/\1/p' | tail -1)
-	[ -n "$freer" ] && [ "$freer" != "${addr% *}" ]
+	[ -n "$freer" ]
+	[ "$freer" != "${addr% *}" ]
 }
 
 @test "100 threads at once" {
@@ -500,7 +501,8 @@ ready" ]
 	# one session for the whole run
 	s1=$(msdump "$parent" | sed -n '1s/.* session=\([0-9a-f]*\) .*/\1/p')
 	s2=$(msdump "forker.$child.memscope" | sed -n '1s/.* session=\([0-9a-f]*\) .*/\1/p')
-	[ -n "$s1" ] && [ "$s1" = "$s2" ]
+	[ -n "$s1" ]
+	[ "$s1" = "$s2" ]
 }
 
 @test "fork with a fixed -o name: the child writes NAME-minus-.memscope.PID.memscope" {
@@ -699,7 +701,8 @@ spawns: system 0, popen 0"
 	[ -z "$stderr" ]
 	# binomial(300000, 0.5): standard deviation 274; allow 6 of them
 	allocs=$(sumval s.memscope allocs)
-	[ "$allocs" -gt 148350 ] && [ "$allocs" -lt 151650 ]
+	[ "$allocs" -gt 148350 ]
+	[ "$allocs" -lt 151650 ]
 	run msdump s.memscope
 	assert_line --index 0 --regexp ' sample_rate_ppm=500000 '
 }
@@ -719,7 +722,8 @@ spawns: system 0, popen 0"
 	# glibc frees a few more or fewer of its thread vectors from run to
 	# run (its stack cache): allow 16 events either way, no more
 	echo "events + dropped = $got, without --drop: $want" >&2
-	[ "$got" -ge $((want - 16)) ] && [ "$got" -le $((want + 16)) ]
+	[ "$got" -ge $((want - 16)) ]
+	[ "$got" -le $((want + 16)) ]
 	# a thread's exit is never dropped, full buffers or not
 	[ "$(msdump drop.memscope | grep -c '^thread_exit ')" -eq 8 ]
 }

@@ -118,3 +118,74 @@ int main(void)
 	! grep -q '"file":	".*stats_leaks.c"' none.json
 	grep -q '"function":	"make_buffer"' none.json
 }
+
+# entry_of FILE: the cache entry made from FILE (its trailer, the last 48
+# bytes, names the file's inode at offset 16), or nothing
+entry_of() {
+	local ino e n
+	ino=$(stat -c %i "$1")
+	for e in cache/*.elf; do
+		[ -f "$e" ] || continue
+		n=$(stat -c %s "$e")
+		[ "$(od -An -t u8 -j $((n - 32)) -N 8 "$e" | tr -d ' ')" = "$ino" ] && echo "$e"
+	done
+	return 0
+}
+
+@test "inflated debug images are kept in MEMSCOPE_CACHE, reused, and made again when damaged" {
+	# libtrace/debugcache.c: a compressed debug file is inflated once; later
+	# runs map the copy (same report), touch its time and leave it whole.
+	objcopy --compress-debug-sections=zlib "$PROGS/stats_leaks" ./zprog
+	ms-record -q -o z.memscope ./zprog
+	MEMSCOPE_CACHE=off ms-stats -s leaks z.memscope > off.json
+	grep -q '"file":	".*stats_leaks.c"' off.json
+	export MEMSCOPE_CACHE="$SCRATCH/cache"
+	ms-stats -s leaks z.memscope > first.json
+	cmp off.json first.json
+	e=$(entry_of zprog)
+	[ -n "$e" ]
+	[ -f "$e" ]
+	[ "$(stat -c %a cache)" = 700 ]
+	[ "$(stat -c %a "$e")" = 600 ]
+	# used, not made again: the same file (inode), its time touched
+	ino=$(stat -c %i "$e")
+	touch -d '2001-01-01' "$e"
+	ms-stats -s leaks z.memscope > second.json 2> second.err
+	cmp off.json second.json
+	[ ! -s second.err ]
+	[ "$(stat -c %i "$e")" = "$ino" ]
+	[ "$(stat -c %Y "$e")" -gt "$(date -d 2002-01-01 +%s)" ]
+	# cut short: not used; a whole copy replaces it
+	size=$(stat -c %s "$e")
+	truncate -s 4000 "$e"
+	ms-stats -s leaks z.memscope > third.json
+	cmp off.json third.json
+	[ "$(stat -c %s "$e")" = "$size" ]
+	# the same length, other bytes in its trailer: not used either
+	printf 'XXXXXXXX' | dd of="$e" bs=1 seek=$((size - 48)) conv=notrunc 2>/dev/null
+	ms-stats -s leaks z.memscope > fourth.json
+	cmp off.json fourth.json
+	[ "$(tail -c 48 "$e" | head -c 7)" = MSDBGC1 ]
+	# not an ELF image where one should start: not used
+	ino=$(stat -c %i "$e")
+	printf 'XXXX' | dd of="$e" bs=1 conv=notrunc 2>/dev/null
+	ms-stats -s leaks z.memscope > fourth.json
+	cmp off.json fourth.json
+	[ "$(stat -c %i "$e")" != "$ino" ]
+	[ "$(head -c 4 "$e" | tail -c 3)" = ELF ]
+	# another file in its place (a new inode, the same bytes and time):
+	# a copy of its own
+	before=$(ls cache | wc -l)
+	cp --preserve=timestamps zprog zprog.new
+	mv zprog.new zprog
+	ms-stats -s leaks z.memscope > fifth.json
+	cmp off.json fifth.json
+	[ "$(ls cache | wc -l)" -eq $((before + 1)) ]
+	[ -n "$(entry_of zprog)" ]
+	# no cache to be had: the same report and not a word about it
+	MEMSCOPE_CACHE=/proc/self/no/such/folder ms-stats -s leaks z.memscope > nowhere.json 2> nowhere.err
+	cmp off.json nowhere.json
+	[ ! -s nowhere.err ]
+	# nothing but entries left behind (no temporary files)
+	! ls cache | grep -v '\.elf$'
+}

@@ -82,7 +82,9 @@ oracle() {
 	local created=$(( $(printf '%s\n' "$s" | sed -n 's/^threads=//p') - 1 ))
 	[ "$((bytes - vg_bytes))" -eq $((16 * created)) ]
 	local dlive=$((live - vg_live))
-	[ "$dlive" -ge 0 ] && [ $((dlive % 16)) -eq 0 ] && [ "$dlive" -le $((16 * created)) ]
+	[ "$dlive" -ge 0 ]
+	[ $((dlive % 16)) -eq 0 ]
+	[ "$dlive" -le $((16 * created)) ]
 }
 
 @test "oracle: alloc_basic (every C allocation function but pvalloc)" {

@@ -95,7 +95,9 @@ reuse_figures() {
 		[ "$(sumval "$t" unknown_frees)" = 0 ]
 		[ "$(sumval "$t" double_allocs)" = 0 ]
 		read -r n f live cross < <(reuse_figures "$t")
-		[ "$n" = 40004 ] && [ "$f" = 40003 ] && [ "$live" = 2000 ]
+		[ "$n" = 40004 ]
+		[ "$f" = 40003 ]
+		[ "$live" = 2000 ]
 	done
 }
 
@@ -106,7 +108,9 @@ reuse_figures() {
 	[ "$(sumval "$t" dropped)" = 0 ]
 	[ "$(sumval "$t" unknown_frees)" = 0 ]
 	read -r n f live cross < <(reuse_figures "$t")
-	[ "$n" = 80004 ] && [ "$f" = 80003 ] && [ "$live" = 2000 ]
+	[ "$n" = 80004 ]
+	[ "$f" = 80003 ]
+	[ "$live" = 2000 ]
 }
 
 @test "drop mode: every event is written or counted as dropped" {
@@ -310,7 +314,8 @@ print(depth, own)' "$2"
 	assert_line --regexp '^header .*sample_rate_ppm=250000 '
 	a=$(sumval "$t" allocs)
 	f=$(sumval "$t" frees)
-	[ "$a" -gt 20000 ] && [ "$a" -lt 30000 ]
+	[ "$a" -gt 20000 ]
+	[ "$a" -lt 30000 ]
 	[ "$f" -ge 100000 ]
 }
 
@@ -397,7 +402,9 @@ print(depth, own)' "$2"
 	[ "$(sumval "$t" unknown_frees)" = 0 ]
 	[ "$(sumval "$t" double_allocs)" = 0 ]
 	read -r n f live cross < <(reuse_figures "$t")
-	[ "$n" = 20004 ] && [ "$f" = 20003 ] && [ "$live" = 2000 ]
+	[ "$n" = 20004 ]
+	[ "$f" = 20003 ]
+	[ "$live" = 2000 ]
 }
 
 @test "vfork children that exec or _exit do not end the parent's trace" {

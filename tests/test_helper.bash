@@ -17,3 +17,8 @@ setup_scratch() {
 	mkdir -p "$SCRATCH"
 	cd "$SCRATCH" || return 1
 }
+
+# The inflated debug images ms-stats and ms-svg keep between runs go to
+# a folder of this run of bats, never to the home folder of whoever runs
+# the tests (a test about the cache sets its own).
+export MEMSCOPE_CACHE="$BATS_RUN_TMPDIR/debug-cache"
