@@ -11,12 +11,21 @@
  *
  * An entry is the image exactly as mst__inflate_elf builds it, stored
  * sparse (its holes, where the compressed sections were, stay holes),
- * followed by a trailer naming the file it was made from: device, inode,
- * size and modification time. A copy whose trailer does not match the
- * file, or that is cut short, is made again. Entries are written under a
- * temporary name and renamed, so a reader never sees half of one; each
- * use touches the entry's time, and storing one drops the least recently
- * used beyond MST__CACHE_MAX.
+ * followed by a trailer naming the file it was made from: its build-id
+ * (what its contents are) and its device, inode, size and modification
+ * time (so that a file rewritten in place, build-id and all, is not taken
+ * for the old one). A file without a build-id is not cached. A copy whose
+ * trailer does not match, or that is cut short, is made again.
+ *
+ * The folder is trusted only when it is the user's own and nobody else
+ * may write to it; entries are opened without following links, made under
+ * a new random name (O_EXCL) and renamed into place, so a reader never
+ * sees half of one and nobody can steer the writing elsewhere. Missing
+ * folders are created only inside one of the user's own (root with
+ * another user's HOME makes no ~/.cache there). Each use touches an
+ * entry's time; storing one drops the least recently used beyond
+ * MST__CACHE_MAX, never the one just stored, and an image larger than a
+ * quarter of that is not stored at all.
  */
 #include "debugcache.h"
 
@@ -25,32 +34,37 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC "MSDBGC1"               /* 8 bytes with its NUL */
+#define MAGIC "MSDBGC2"               /* 8 bytes with its NUL */
 #define BLOCK (64u << 10)             /* sparse writing: zero blocks skipped */
+#define BID_MAX 64
 
 struct trailer {
 	char magic[8];
 	uint64_t dev, ino, size, mtime_ns;
-	uint64_t image_size;
+	uint64_t bid_len;
+	uint8_t bid[BID_MAX];
+	uint64_t image_size;          /* last: the entry is image + trailer */
 };
 
-/* The cache folder into BUF, or -1 when there is none (or it is off). */
-static int cache_dir(char *buf, size_t len)
+/* The cache folder's path into BUF, or -1 when there is none (or it is off). */
+static int cache_path(char *buf, size_t len)
 {
 	const char *e = getenv("MEMSCOPE_CACHE");
 	int n;
 
 	if (e && *e) {
-		if (!strcmp(e, "off"))
+		if (!strcmp(e, "off") || *e != '/')
 			return -1;
 		n = snprintf(buf, len, "%s", e);
 	} else if ((e = getenv("XDG_CACHE_HOME")) && *e == '/') {
@@ -63,25 +77,102 @@ static int cache_dir(char *buf, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-/* Creates DIR and the folders above it that are missing (mode 0700, as
- * a cache of what a user reads should be). */
-static int make_dirs(const char *dir)
+/* A folder only this user may change. */
+static int own_folder(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() && !(st->st_mode & 022);
+}
+
+/*
+ * Opens the cache folder PATH (O_DIRECTORY), creating what is missing of
+ * it (mode 0700) where the folder above is the user's own; -1 when it
+ * cannot be had or is not one this user alone may change.
+ */
+static int open_folder(const char *path, int create)
 {
 	char p[PATH_MAX];
-	size_t i, n = strlen(dir);
+	size_t i, n = strlen(path);
+	struct stat st;
+	int fd;
 
 	if (n >= sizeof(p))
 		return -1;
-	memcpy(p, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (p[i] != '/' && p[i] != 0)
-			continue;
-		p[i] = 0;
-		if (mkdir(p, 0700) != 0 && errno != EEXIST)
-			return -1;
-		p[i] = dir[i];
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && create) {
+		memcpy(p, path, n + 1);
+		for (i = 1; i <= n; i++) {
+			if (p[i] != '/' && p[i] != 0)
+				continue;
+			p[i] = 0;
+			if (stat(p, &st) != 0) {
+				/* missing: made only in a folder of the user's own */
+				char *slash = strrchr(p, '/');
+				struct stat up;
+				int ok;
+
+				*slash = 0;
+				ok = stat(slash == p ? "/" : p, &up) == 0 && up.st_uid == geteuid();
+				*slash = '/';
+				if (!ok || (mkdir(p, 0700) != 0 && errno != EEXIST))
+					return -1;
+			}
+			p[i] = path[i];
+		}
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	return 0;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !own_folder(&st)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The GNU build-id note of the ELF file MAP (SIZE bytes) into T, from its
+ * SHT_NOTE sections; -1 when it has none.
+ */
+static int build_id(const uint8_t *map, size_t size, struct trailer *t)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)map;
+	const Elf64_Shdr *sh;
+	size_t i;
+
+	if (size < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
+	    eh->e_shoff % 8 || eh->e_shoff > size ||
+	    (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum)
+		return -1;
+	sh = (const Elf64_Shdr *)(map + eh->e_shoff);
+	for (i = 0; i < eh->e_shnum; i++) {
+		uint64_t at, end;
+
+		if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset > size ||
+		    sh[i].sh_size > size - sh[i].sh_offset)
+			continue;
+		at = sh[i].sh_offset;
+		end = at + sh[i].sh_size;
+		while (end - at >= sizeof(Elf64_Nhdr)) {
+			Elf64_Nhdr nh;
+			uint64_t name, desc;
+
+			memcpy(&nh, map + at, sizeof(nh));
+			name = (nh.n_namesz + 3) & ~3ull;
+			desc = (nh.n_descsz + 3) & ~3ull;
+			if (name > end - at - sizeof(nh) || desc > end - at - sizeof(nh) - name)
+				break;
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+			    !memcmp(map + at + sizeof(nh), "GNU", 4) &&
+			    nh.n_descsz && nh.n_descsz <= BID_MAX) {
+				t->bid_len = nh.n_descsz;
+				memcpy(t->bid, map + at + sizeof(nh) + name, nh.n_descsz);
+				return 0;
+			}
+			at += sizeof(nh) + name + desc;
+		}
+	}
+	return -1;
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -93,31 +184,26 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-/* The entry's path for the file described by T. */
-static int entry_path(char *buf, size_t len, const char *dir, const struct trailer *t)
+/* The entry's name for the file T describes. */
+static void entry_name(char *buf, size_t len, const struct trailer *t)
 {
-	uint64_t h = 1469598103934665603ull;
-	int n;
+	uint64_t h = fnv(1469598103934665603ull, t, offsetof(struct trailer, image_size));
 
-	h = fnv(h, &t->dev, sizeof(t->dev));
-	h = fnv(h, &t->ino, sizeof(t->ino));
-	h = fnv(h, &t->size, sizeof(t->size));
-	h = fnv(h, &t->mtime_ns, sizeof(t->mtime_ns));
-	n = snprintf(buf, len, "%s/%016llx.elf", dir, (unsigned long long)h);
-	return n > 0 && (size_t)n < len ? 0 : -1;
+	snprintf(buf, len, "%016llx.elf", (unsigned long long)h);
 }
 
-/* Maps the entry at PATH into IMG when its trailer names the file T does. */
-static int load(const char *path, const struct trailer *want, struct mst__image *img)
+/* Maps entry NAME of folder DFD into IMG when its trailer is WANT's. */
+static int load(int dfd, const char *name, const struct trailer *want,
+		struct mst__image *img)
 {
 	struct trailer t;
 	struct stat st;
 	uint8_t *map;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (uint64_t)st.st_size < sizeof(t) + sizeof(Elf64_Ehdr)) {
 		close(fd);
 		return -1;
@@ -129,8 +215,7 @@ static int load(const char *path, const struct trailer *want, struct mst__image 
 		return -1;
 	}
 	memcpy(&t, map + st.st_size - sizeof(t), sizeof(t));
-	if (memcmp(t.magic, MAGIC, sizeof(t.magic)) || t.dev != want->dev ||
-	    t.ino != want->ino || t.size != want->size || t.mtime_ns != want->mtime_ns ||
+	if (memcmp(&t, want, offsetof(struct trailer, image_size)) ||
 	    t.image_size != (uint64_t)st.st_size - sizeof(t) ||
 	    memcmp(map, ELFMAG, SELFMAG)) {
 		munmap(map, (size_t)st.st_size);
@@ -189,7 +274,7 @@ static int write_entry(int fd, const struct mst__image *img, const struct traile
 
 struct entry {
 	char name[64];
-	off_t bytes;
+	uint64_t bytes;
 	struct timespec used;
 };
 
@@ -203,34 +288,44 @@ static int older(const void *a, const void *b)
 }
 
 /*
- * Drops the least recently used entries of DIR until what is left fits
- * MST__CACHE_MAX, and temporary files a run that died left (an hour old).
+ * Drops the least recently used entries of folder DFD until what is left
+ * fits MST__CACHE_MAX (never KEEP, the one just stored), and temporary
+ * files that a run which died left (an hour old).
  */
-static void trim(const char *dir)
+static void trim(int dfd, const char *keep)
 {
-	DIR *d = opendir(dir);
+	/* a description of its own: a dup would share (and move) DFD's offset */
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct entry *e = NULL;
 	size_t n = 0, cap = 0, i;
 	uint64_t total = 0;
 	struct dirent *de;
 	struct timespec now;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 		struct stat st;
 
-		if (len >= sizeof(e->name) || fstatat(dirfd(d), de->d_name, &st, 0) != 0 ||
+		if (len >= sizeof(e->name) ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISREG(st.st_mode))
 			continue;
 		if (len > 4 && !strcmp(de->d_name + len - 4, ".tmp")) {
 			if (st.st_mtim.tv_sec < now.tv_sec - 3600)
-				unlinkat(dirfd(d), de->d_name, 0);
+				unlinkat(dfd, de->d_name, 0);
 			continue;
 		}
 		if (len < 5 || strcmp(de->d_name + len - 4, ".elf"))
+			continue;
+		total += (uint64_t)st.st_blocks * 512;
+		if (!strcmp(de->d_name, keep))
 			continue;
 		if (n == cap) {
 			struct entry *ne = realloc(e, (cap = cap ? cap * 2 : 64) * sizeof(*e));
@@ -240,52 +335,62 @@ static void trim(const char *dir)
 			e = ne;
 		}
 		memcpy(e[n].name, de->d_name, len + 1);
-		e[n].bytes = st.st_blocks * 512;
+		e[n].bytes = (uint64_t)st.st_blocks * 512;
 		e[n].used = st.st_mtim;
-		total += (uint64_t)e[n].bytes;
 		n++;
 	}
 	if (total > MST__CACHE_MAX) {
 		qsort(e, n, sizeof(*e), older);
 		for (i = 0; i < n && total > MST__CACHE_MAX; i++)
-			if (unlinkat(dirfd(d), e[i].name, 0) == 0)
-				total -= (uint64_t)e[i].bytes;
+			if (unlinkat(dfd, e[i].name, 0) == 0)
+				total -= e[i].bytes;
 	}
 	free(e);
 	closedir(d);
 }
 
-/* Stores IMG as the entry at PATH in DIR. */
-static void store(const char *dir, const char *path, const struct mst__image *img,
+/* Stores IMG as entry NAME of folder DFD: written under a new name of
+ * its own, then renamed into place. */
+static void store(int dfd, const char *name, const struct mst__image *img,
 		  const struct trailer *t)
 {
-	char tmp[PATH_MAX];
-	int fd, ok;
+	char tmp[96];
+	int fd = -1, ok, tries;
 
-	if (make_dirs(dir) != 0 ||
-	    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
+	if (img->size > MST__CACHE_MAX / 4)
 		return;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	for (tries = 0; tries < 8 && fd < 0; tries++) {
+		uint64_t r;
+
+		if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+			r = (uint64_t)getpid() << 32 ^ (uint64_t)clock();
+		snprintf(tmp, sizeof(tmp), "%s.%016llx.tmp", name, (unsigned long long)r);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+		if (fd < 0 && errno != EEXIST)
+			return;
+	}
 	if (fd < 0)
 		return;
 	ok = write_entry(fd, img, t) == 0;
 	if (close(fd) != 0)
 		ok = 0;
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
+	if (!ok || renameat(dfd, tmp, dfd, name) != 0) {
+		unlinkat(dfd, tmp, 0);
 		return;
 	}
-	trim(dir);
+	trim(dfd, name);
 }
 
 int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char path[PATH_MAX], name[64];
 	struct trailer t;
 	struct stat st;
+	void *map;
+	int dfd, found;
 
 	*from_cache = 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || cache_dir(dir, sizeof(dir)) != 0)
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || cache_path(path, sizeof(path)) != 0)
 		return mst__inflate_elf(fd, img);
 	memset(&t, 0, sizeof(t));
 	memcpy(t.magic, MAGIC, sizeof(t.magic));
@@ -293,15 +398,32 @@ int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
 	t.ino = (uint64_t)st.st_ino;
 	t.size = (uint64_t)st.st_size;
 	t.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
-	if (entry_path(path, sizeof(path), dir, &t) != 0)
+	/* what the file holds now: its build-id (a few pages read) */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
 		return mst__inflate_elf(fd, img);
-	if (load(path, &t, img) == 0) {
+	found = build_id(map, (size_t)st.st_size, &t) == 0;
+	munmap(map, (size_t)st.st_size);
+	if (!found)
+		return mst__inflate_elf(fd, img);
+	entry_name(name, sizeof(name), &t);
+	dfd = open_folder(path, 0);
+	if (dfd >= 0 && load(dfd, name, &t, img) == 0) {
+		close(dfd);
 		*from_cache = 1;
 		return 0;
 	}
-	if (mst__inflate_elf(fd, img) != 0)
+	if (mst__inflate_elf(fd, img) != 0) {
+		if (dfd >= 0)
+			close(dfd);
 		return -1;
-	t.image_size = img->size;
-	store(dir, path, img, &t);
+	}
+	if (dfd < 0)
+		dfd = open_folder(path, 1);
+	if (dfd >= 0) {
+		t.image_size = img->size;
+		store(dfd, name, img, &t);
+		close(dfd);
+	}
 	return 0;
 }

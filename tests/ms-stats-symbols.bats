@@ -119,7 +119,7 @@ int main(void)
 	grep -q '"function":	"make_buffer"' none.json
 }
 
-# entry_of FILE: the cache entry made from FILE (its trailer, the last 48
+# entry_of FILE: the cache entry made from FILE (its trailer, the last 120
 # bytes, names the file's inode at offset 16), or nothing
 entry_of() {
 	local ino e n
@@ -127,7 +127,7 @@ entry_of() {
 	for e in cache/*.elf; do
 		[ -f "$e" ] || continue
 		n=$(stat -c %s "$e")
-		[ "$(od -An -t u8 -j $((n - 32)) -N 8 "$e" | tr -d ' ')" = "$ino" ] && echo "$e"
+		[ "$(od -An -t u8 -j $((n - 104)) -N 8 "$e" | tr -d ' ')" = "$ino" ] && echo "$e"
 	done
 	return 0
 }
@@ -146,7 +146,7 @@ entry_of() {
 	[ -n "$e" ]
 	[ -f "$e" ]
 	[ "$(stat -c %a cache)" = 700 ]
-	[ "$(stat -c %a "$e")" = 600 ]
+	[ "$(stat -c %a "$e")" = 400 ]
 	# used, not made again: the same file (inode), its time touched
 	ino=$(stat -c %i "$e")
 	touch -d '2001-01-01' "$e"
@@ -157,17 +157,20 @@ entry_of() {
 	[ "$(stat -c %Y "$e")" -gt "$(date -d 2002-01-01 +%s)" ]
 	# cut short: not used; a whole copy replaces it
 	size=$(stat -c %s "$e")
+	chmod u+w "$e"
 	truncate -s 4000 "$e"
 	ms-stats -s leaks z.memscope > third.json
 	cmp off.json third.json
 	[ "$(stat -c %s "$e")" = "$size" ]
 	# the same length, other bytes in its trailer: not used either
-	printf 'XXXXXXXX' | dd of="$e" bs=1 seek=$((size - 48)) conv=notrunc 2>/dev/null
+	chmod u+w "$e"
+	printf 'XXXXXXXX' | dd of="$e" bs=1 seek=$((size - 120)) conv=notrunc 2>/dev/null
 	ms-stats -s leaks z.memscope > fourth.json
 	cmp off.json fourth.json
-	[ "$(tail -c 48 "$e" | head -c 7)" = MSDBGC1 ]
+	[ "$(tail -c 120 "$e" | head -c 7)" = MSDBGC2 ]
 	# not an ELF image where one should start: not used
 	ino=$(stat -c %i "$e")
+	chmod u+w "$e"
 	printf 'XXXX' | dd of="$e" bs=1 conv=notrunc 2>/dev/null
 	ms-stats -s leaks z.memscope > fourth.json
 	cmp off.json fourth.json
@@ -188,4 +191,73 @@ entry_of() {
 	[ ! -s nowhere.err ]
 	# nothing but entries left behind (no temporary files)
 	! ls cache | grep -v '\.elf$'
+}
+
+@test "the debug cache is used only in a folder of the user's own, and follows no links" {
+	objcopy --compress-debug-sections=zlib "$PROGS/stats_leaks" ./zprog
+	ms-record -q -o z.memscope ./zprog
+	MEMSCOPE_CACHE=off ms-stats -s leaks z.memscope > off.json
+	# a folder others may write to: neither read nor written
+	mkdir open
+	chmod 777 open
+	MEMSCOPE_CACHE="$SCRATCH/open" ms-stats -s leaks z.memscope > open.json 2> open.err
+	cmp off.json open.json
+	[ ! -s open.err ]
+	[ -z "$(ls open)" ]
+	# the folder given as a link to one: not used either
+	mkdir real
+	chmod 700 real
+	ln -s real link
+	MEMSCOPE_CACHE="$SCRATCH/link" ms-stats -s leaks z.memscope > link.json
+	cmp off.json link.json
+	[ -z "$(ls real)" ]
+	# an entry's name planted as a link to another file: the file is left
+	# alone (the entry replaces the link)
+	MEMSCOPE_CACHE="$SCRATCH/real" ms-stats -s leaks z.memscope > /dev/null
+	names=$(cd real && ls *.elf)
+	[ -n "$names" ]
+	rm -f real/*.elf
+	echo precious > victim
+	for f in $names; do ln -s "$SCRATCH/victim" "real/$f"; done
+	MEMSCOPE_CACHE="$SCRATCH/real" ms-stats -s leaks z.memscope > planted.json
+	cmp off.json planted.json
+	[ "$(cat victim)" = precious ]
+	for f in $names; do [ -f "real/$f" ]; [ ! -L "real/$f" ]; done
+	# missing folders are made only inside one of the user's own
+	if [ "$(id -u)" = 0 ]; then
+		mkdir theirs
+		chown nobody theirs
+		HOME="$SCRATCH/theirs" XDG_CACHE_HOME= MEMSCOPE_CACHE= ms-stats -s leaks z.memscope > theirs.json
+		cmp off.json theirs.json
+		[ ! -e theirs/.cache ]
+	fi
+}
+
+@test "a debug cache entry is never taken for a file rewritten in place with the same size and time" {
+	# the entry's name and trailer carry the file's build-id, so that
+	# the same inode, size and time with other contents is not the old file
+	command -v cc >/dev/null || skip "no C compiler"
+	for v in alpha omega; do
+		printf '#include <stdlib.h>\nvoid *volatile keep;\n__attribute__((noinline)) void *alloc_%s(void) { return malloc(4096); }\nint main(void) { keep = alloc_%s(); return 0; }\n' $v $v > $v.c
+		cc -g -O0 -o $v $v.c
+		objcopy --compress-debug-sections=zlib $v
+	done
+	# the same length: pad both to the larger (bytes after the section
+	# headers are ignored by ELF readers)
+	n=$(( $(stat -c %s alpha) > $(stat -c %s omega) ? $(stat -c %s alpha) : $(stat -c %s omega) ))
+	truncate -s $((n + 64)) alpha omega
+	export MEMSCOPE_CACHE="$SCRATCH/cache"
+	cp alpha prog
+	ms-record -q -o a.memscope ./prog
+	ms-stats -s leaks a.memscope | grep -q '"function":	"alloc_alpha"'
+	[ -n "$(entry_of prog)" ]
+	touch -r prog prog.time
+	ino=$(stat -c %i prog)
+	cat omega > prog
+	touch -r prog.time prog
+	[ "$(stat -c %i prog)" = "$ino" ]
+	ms-record -q -o o.memscope ./prog
+	ms-stats -s leaks o.memscope > o.json
+	grep -q '"function":	"alloc_omega"' o.json
+	! grep -q alloc_alpha o.json
 }
