@@ -795,13 +795,19 @@ static inline uint8_t *fast_type(struct mst_writer *w, uint8_t *p, unsigned type
 	return fast_vu(p, thread);
 }
 
+/* The lanes end at P, T and A now. */
+static inline void lanes_end(struct mst_writer *w, uint8_t *p, uint8_t *t, uint8_t *a)
+{
+	w->raw_len = (size_t)(p - w->raw);
+	w->tl_len = (size_t)(t - w->tl);
+	w->al_len = (size_t)(a - w->al);
+}
+
 static inline void fast_done(struct mst_writer *w, struct mst__addr_slot *sl, uint64_t addr,
 			     uint64_t time, uint8_t *p, uint8_t *t, uint8_t *a)
 {
 	sl->addr = addr;
-	w->raw_len = (size_t)(p - w->raw);
-	w->tl_len = (size_t)(t - w->tl);
-	w->al_len = (size_t)(a - w->al);
+	lanes_end(w, p, t, a);
 	w->d_time = time;
 	w->last_time = time;
 	w->events++;
@@ -1041,9 +1047,7 @@ long mst_writer_put_run(struct mst_writer *w, struct mst_run *run)
 			n++;
 		}
 		sl->addr = prev;
-		w->raw_len = (size_t)(p - w->raw);
-		w->tl_len = (size_t)(t - w->tl);
-		w->al_len = (size_t)(a - w->al);
+		lanes_end(w, p, t, a);
 		w->d_time = d_time;
 		w->last_time = last;
 		w->cur_thread = cur;
