@@ -20,6 +20,8 @@
 #      and heaptrack_print only reads them. Ten times the events show the
 #      per-event throughput that fixed costs hide; the first figure stays,
 #      as the one a short run gets. (HT_BIG=0 skips step 4.)
+#   5. the side-by-side comparison on a run that keeps PAIRS blocks live at
+#      once (churn's third argument), where ms-stats is at its slowest.
 # Without ms-record, synthetic traces from tests/tools/mkgolden are used.
 # Environment: REPS (default 5), PAIRS (default 1000000), HT_BIG (default 1).
 set -u
@@ -72,9 +74,9 @@ events_of() { # trace -> ALLOC + FREE records
 		/"allocations"/ { a = $2 } /"frees"/ { f = $2 } END { printf "%d\n", a + f }'
 }
 
-make_trace() { # name pairs
+make_trace() { # name pairs [batch]
 	if [ $HAVE_REC = 1 ]; then
-		"$REC" -q --unwind fp -o "$1" "$CHURN" 1 "$2" >/dev/null
+		"$REC" -q --unwind fp -o "$1" "$CHURN" 1 "$2" ${3:-} >/dev/null
 	else
 		"$GEN" churn "$1" $(( $2 / 8 ))
 	fi
@@ -120,9 +122,9 @@ compare() {
 			printf "ms-stats: %.1fx the events/s of heaptrack_print by CPU time, %.1fx by wall time, %.2fx its memory\n", a / b, w1 / w2, c / d }'
 }
 
-ht_record() { # pairs -> path of heaptrack's recording, or ""
+ht_record() { # pairs [batch] -> path of heaptrack's recording, or ""
 	rm -f "$W"/ht*.zst
-	heaptrack -o "$W/ht" "$CHURN" 1 "$1" >/dev/null 2>&1
+	heaptrack -o "$W/ht" "$CHURN" 1 "$1" ${2:-} >/dev/null 2>&1
 	ls "$W"/ht*.zst 2>/dev/null | head -1
 }
 
@@ -173,4 +175,16 @@ if [ $HAVE_HT = 1 ] && [ "$HT_BIG" != 0 ]; then
 	echo "ms-stats vs heaptrack_print again, churn with $((PAIRS * 10)) pairs (fixed costs amortized)"
 	HT=$(ht_record $((PAIRS * 10)))
 	[ -n "$HT" ] && compare big.memscope "$HT"
+fi
+
+# The churn above keeps at most 1000 blocks live. A program that builds a
+# big structure keeps millions: every free then looks its block up in a
+# large table, a cache miss each (heaptrack_print has no such table: its
+# recorder turned addresses into allocation numbers while recording).
+if [ $HAVE_HT = 1 ] && [ $HAVE_REC = 1 ]; then
+	echo
+	echo "ms-stats vs heaptrack_print, $PAIRS blocks live at once (churn 1 $PAIRS $PAIRS)"
+	make_trace live.memscope "$PAIRS" "$PAIRS" || exit 1
+	HT=$(ht_record "$PAIRS" "$PAIRS")
+	[ -n "$HT" ] && compare live.memscope "$HT"
 fi
