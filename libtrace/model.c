@@ -60,6 +60,7 @@ struct mst_model {
 	struct mst_summary sum;
 	struct mst_histograms hist;
 	struct mt_live live;
+	struct mt_side side;          /* labels and tasks of live blocks */
 	uint64_t live_bytes, live_count;
 	uint64_t epoch;
 
@@ -167,6 +168,7 @@ int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
 	m->last_thread = NO_INDEX;
 	m->last_site = NO_INDEX;
 	mt_live_init(&m->live);
+	mt_side_init(&m->side);
 	mt_map_init(&m->site_map);
 	mt_map_init(&m->thread_map);
 	mt_map_init(&m->module_map);
@@ -202,6 +204,7 @@ void mst_model_free(struct mst_model *m)
 	if (!m)
 		return;
 	mt_live_release(&m->live);
+	mt_side_release(&m->side);
 	mt_map_release(&m->site_map);
 	mt_map_release(&m->thread_map);
 	mt_map_release(&m->module_map);
@@ -555,6 +558,21 @@ static inline uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 
 /* Takes block B out of the live set and every live figure. LIFETIME: the
  * block was given back at time T (recorded in the lifetime histograms). */
+/* A block's label and task (the side table) end with it. */
+static void extra_forget(struct mst_model *m, const struct mt_block *b, uint64_t size)
+{
+	uint64_t addr = mt_live_addr(&m->live, b);
+	struct mt_extra *x = mt_side_get(&m->side, addr);
+
+	if (!x)
+		return;
+	if (x->label)
+		m->labels[x->label - 1].live_bytes -= size;
+	if (x->task)
+		m->tasks[x->task - 1].live_bytes -= size;
+	mt_side_del(&m->side, addr);
+}
+
 static inline __attribute__((always_inline)) void
 block_forget(struct mst_model *m, struct mt_block *b, uint64_t t, int lifetime)
 {
@@ -578,10 +596,8 @@ block_forget(struct mst_model *m, struct mt_block *b, uint64_t t, int lifetime)
 		}
 	}
 	thread_live(m, b->thread, -(int64_t)size);
-	if (b->label)
-		m->labels[b->label - 1].live_bytes -= size;
-	if (b->task)
-		m->tasks[b->task - 1].live_bytes -= size;
+	if (b->size_func & MT_EXTRA)
+		extra_forget(m, b, size);
 	m->live_bytes -= size;
 	m->live_count--;
 }
@@ -674,7 +690,12 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 	b->thread = ti;
 	if (tx->ntasks) {
 		uint32_t k = tx->tasks[tx->ntasks - 1];
-		b->task = k + 1;
+		struct mt_extra *x = mt_side_put(&m->side, a->addr);
+
+		if (!x)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		x->task = k + 1;
+		b->size_func |= MT_EXTRA;
 		m->tasks[k].allocations++;
 		m->tasks[k].bytes += a->size;
 		m->tasks[k].live_bytes += a->size;
@@ -958,6 +979,7 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 	case MST_REC_LABEL: {
 		const struct mst_label *l = &rec->u.label;
 		struct mt_block *b;
+		struct mt_extra *x;
 		timeline_at(m, l->time);
 		b = mt_live_find(&m->live, l->addr);
 		if (!b)
@@ -965,11 +987,15 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 		i = label_get(m, l->name, l->type);
 		if (i == NO_INDEX)
 			return fail(m, MST_ERR_NOMEM, "out of memory");
-		if (b->label == i + 1)
+		x = mt_side_put(&m->side, l->addr);
+		if (!x)
+			return fail(m, MST_ERR_NOMEM, "out of memory");
+		b->size_func |= MT_EXTRA;
+		if (x->label == i + 1)
 			return MST_OK;
-		if (b->label)
-			m->labels[b->label - 1].live_bytes -= mt_block_size(b);
-		b->label = i + 1;
+		if (x->label)
+			m->labels[x->label - 1].live_bytes -= mt_block_size(b);
+		x->label = i + 1;
 		m->labels[i].allocations++;
 		m->labels[i].bytes += mt_block_size(b);
 		m->labels[i].live_bytes += mt_block_size(b);
@@ -1195,13 +1221,13 @@ int mst_model_finish(struct mst_model *m, const struct mst_reader *r, int read_s
 	for (i = 0; i < m->nthreads; i++)
 		m->threads[i].live_bytes = m->threadx[i].live_bytes;
 	for (i = 0; i < m->live.cap; i++) {
-		uint64_t addr = m->live.keys[i];
+		uint64_t addr = m->live.e[i].key;
 		if (!addr)
 			continue;
 		if (addr < lo)
 			lo = addr;
-		if (addr + mt_block_size(&m->live.slots[i]) > hi)
-			hi = addr + mt_block_size(&m->live.slots[i]);
+		if (addr + mt_block_size(&m->live.e[i].b) > hi)
+			hi = addr + mt_block_size(&m->live.e[i].b);
 	}
 	m->frag.live_bytes = m->live_bytes;
 	m->frag.span_bytes = hi > lo ? hi - lo : 0;
@@ -1294,11 +1320,11 @@ void mst_model_each_live(const struct mst_model *m,
 {
 	size_t i;
 	for (i = 0; i < m->live.cap; i++) {
-		const struct mt_block *s = &m->live.slots[i];
+		const struct mt_block *s = &m->live.e[i].b;
 		struct mst_live_block b;
-		if (!m->live.keys[i])
+		if (!m->live.e[i].key)
 			continue;
-		b.addr = m->live.keys[i];
+		b.addr = m->live.e[i].key;
 		b.size = mt_block_size(s);
 		b.stack = m->sites[s->site].stack;
 		b.time = s->time;
@@ -1412,18 +1438,18 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			if (e->stack != site_stack || e->func == MST_ALLOC_REALLOC ||
 			    e->func == MST_ALLOC_REALLOCARRAY || lv.len >= lv.grow_at)
 				break;
-			for (i = mt_hash(addr, lv.shift); lv.keys[i]; i = (i + 1) & mask)
-				if (lv.keys[i] == addr)
+			for (i = mt_hash(addr, lv.shift); lv.e[i].key; i = (i + 1) & mask)
+				if (lv.e[i].key == addr)
 					break;
-			if (lv.keys[i])
+			if (lv.e[i].key)
 				break;        /* live already: add_alloc says so */
 			duration = t;
 			m->sum.alloc_by_func[e->func].calls++;
 			m->sum.alloc_by_func[e->func].bytes += size;
 			tx->pending_realloc = 0;
-			lv.keys[i] = addr;
+			lv.e[i].key = addr;
 			lv.len++;
-			b = &lv.slots[i];
+			b = &lv.e[i].b;
 			*b = (struct mt_block){ .time = t, .site = si, .thread = ti };
 			mt_block_set(b, size, e->func);
 			if (sx->epoch != epoch) {
@@ -1515,10 +1541,8 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			bx->live_bytes -= size;
 			if (bx->live_bytes > m->threads[b->thread].peak_bytes)
 				m->threads[b->thread].peak_bytes = bx->live_bytes;
-			if (b->label)
-				m->labels[b->label - 1].live_bytes -= size;
-			if (b->task)
-				m->tasks[b->task - 1].live_bytes -= size;
+			if (b->size_func & MT_EXTRA)
+				extra_forget(m, b, size);
 			live_bytes -= size;
 			live_count--;
 			mt_live_remove(&lv, b);

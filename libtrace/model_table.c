@@ -10,7 +10,8 @@
 #define MT_MIN_CAP 64
 #define MT_SMALL_CAP 65536
 
-_Static_assert(sizeof(struct mt_block) == 32, "a live block fits in 32 bytes, its key apart");
+_Static_assert(sizeof(struct mt_block) == 24 && sizeof(struct mt_entry) == 32,
+	       "a live block and its address fit a 32-byte entry");
 
 /* log2 of a power of two */
 static unsigned log2_cap(size_t cap)
@@ -84,8 +85,7 @@ void mt_live_init(struct mt_live *l)
 
 void mt_live_release(struct mt_live *l)
 {
-	free(l->keys);
-	free(l->slots);
+	free(l->e);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -93,7 +93,7 @@ void mt_live_release(struct mt_live *l)
 static size_t live_slot(const struct mt_live *l, uint64_t addr)
 {
 	size_t i;
-	for (i = mt_hash(addr, l->shift); l->keys[i]; i = (i + 1) & (l->cap - 1))
+	for (i = mt_hash(addr, l->shift); l->e[i].key; i = (i + 1) & (l->cap - 1))
 		;
 	return i;
 }
@@ -101,31 +101,25 @@ static size_t live_slot(const struct mt_live *l, uint64_t addr)
 int mt_live_grow(struct mt_live *l)
 {
 	size_t cap = l->cap ? l->cap * 2 : MT_MIN_CAP, i;
-	uint64_t *oldk = l->keys, *k = calloc(cap, sizeof(*k));
-	struct mt_block *old = l->slots, *n = malloc(cap * sizeof(*n));
+	struct mt_entry *old = l->e, *n;
 	size_t oldcap = l->cap;
-	if (!k || !n) {
-		free(k);
-		free(n);
+
+	/* 32-byte entries on 64-byte lines: an entry never straddles two */
+	if (posix_memalign((void **)&n, 64, cap * sizeof(*n)) != 0)
 		return -1;
-	}
-	l->keys = k;
-	l->slots = n;
+	for (i = 0; i < cap; i++)
+		n[i].key = 0;
+	l->e = n;
 	l->cap = cap;
 	/* cap is a power of two, 64 and up. Probe runs vary less at a
 	 * quarter full, and a wrongly predicted end of run costs more than
-	 * the probe: small tables (under 2.5 MB, in the second-level cache)
+	 * the probe: small tables (under 2 MB, in the second-level cache)
 	 * grow at 1/4, larger ones at 5/8, where memory counts more. */
 	l->grow_at = cap < MT_SMALL_CAP ? cap / 4 : cap / 8 * 5;
 	l->shift = 64 - log2_cap(cap);
-	for (i = 0; i < oldcap; i++) {
-		if (oldk[i]) {
-			size_t j = live_slot(l, oldk[i]);
-			k[j] = oldk[i];
-			n[j] = old[i];
-		}
-	}
-	free(oldk);
+	for (i = 0; i < oldcap; i++)
+		if (old[i].key)
+			n[live_slot(l, old[i].key)] = old[i];
 	free(old);
 	return 0;
 }
@@ -137,9 +131,106 @@ struct mt_block *mt_live_insert(struct mt_live *l, uint64_t addr)
 	if (l->len >= l->grow_at && mt_live_grow(l) < 0)
 		return NULL;
 	i = live_slot(l, addr);
-	l->keys[i] = addr;
-	b = &l->slots[i];
+	l->e[i].key = addr;
+	b = &l->e[i].b;
 	memset(b, 0, sizeof(*b));
 	l->len++;
 	return b;
+}
+
+/* ---- labels and tasks of live blocks ---- */
+
+void mt_side_init(struct mt_side *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void mt_side_release(struct mt_side *t)
+{
+	free(t->keys);
+	free(t->vals);
+	memset(t, 0, sizeof(*t));
+}
+
+struct mt_extra *mt_side_get(const struct mt_side *t, uint64_t addr)
+{
+	size_t i;
+	if (!t->cap)
+		return NULL;
+	for (i = mt_hash(addr, t->shift); t->keys[i]; i = (i + 1) & (t->cap - 1))
+		if (t->keys[i] == addr)
+			return &t->vals[i];
+	return NULL;
+}
+
+static int side_grow(struct mt_side *t)
+{
+	struct mt_side n = { 0 };
+	size_t i;
+
+	n.cap = t->cap ? t->cap * 2 : MT_MIN_CAP;
+	n.shift = 64 - log2_cap(n.cap);
+	n.keys = calloc(n.cap, sizeof(*n.keys));
+	n.vals = calloc(n.cap, sizeof(*n.vals));
+	if (!n.keys || !n.vals) {
+		free(n.keys);
+		free(n.vals);
+		return -1;
+	}
+	for (i = 0; i < t->cap; i++) {
+		size_t j;
+		if (!t->keys[i])
+			continue;
+		for (j = mt_hash(t->keys[i], n.shift); n.keys[j]; j = (j + 1) & (n.cap - 1))
+			;
+		n.keys[j] = t->keys[i];
+		n.vals[j] = t->vals[i];
+	}
+	n.len = t->len;
+	mt_side_release(t);
+	*t = n;
+	return 0;
+}
+
+struct mt_extra *mt_side_put(struct mt_side *t, uint64_t addr)
+{
+	struct mt_extra *x = mt_side_get(t, addr);
+	size_t i;
+
+	if (x)
+		return x;
+	if ((t->len + 1) * 8 > t->cap * 5 && side_grow(t) < 0)
+		return NULL;
+	for (i = mt_hash(addr, t->shift); t->keys[i]; i = (i + 1) & (t->cap - 1))
+		;
+	t->keys[i] = addr;
+	memset(&t->vals[i], 0, sizeof(t->vals[i]));
+	t->len++;
+	return &t->vals[i];
+}
+
+void mt_side_del(struct mt_side *t, uint64_t addr)
+{
+	size_t mask = t->cap - 1, i, j;
+
+	if (!t->cap)
+		return;
+	for (i = mt_hash(addr, t->shift); t->keys[i] != addr; i = (i + 1) & mask)
+		if (!t->keys[i])
+			return;
+	/* backward-shift deletion, as mt_live_remove */
+	for (j = i;;) {
+		size_t home;
+		j = (j + 1) & mask;
+		if (!t->keys[j])
+			break;
+		home = mt_hash(t->keys[j], t->shift);
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			t->keys[i] = t->keys[j];
+			t->vals[i] = t->vals[j];
+			i = j;
+		}
+	}
+	t->keys[i] = 0;
+	t->len--;
 }

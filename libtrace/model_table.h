@@ -30,18 +30,20 @@ void mt_map_release(struct mt_map *m);
 int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val);
 
 /* ---- the live set: one entry per live block, keyed by its address ---- */
-/* 32 bytes, beside an 8-byte key: the live set of a big program is most of
- * the model's memory. */
+/* 24 bytes, in one 32-byte entry with its address: a lookup in the live
+ * set of a big program (a table of 100 MiB and more) costs one cache miss,
+ * where a key array beside a block array cost two. The rare label and
+ * task (the annotation API) live in a side table (struct mt_side). */
 struct mt_block {
-	uint64_t size_func;           /* size in the low 56 bits, func above */
+	uint64_t size_func;           /* size in the low 56 bits, func in the
+				       * next 7, MT_EXTRA in the top one */
 	uint64_t time;
 	uint32_t site;                /* index into the model's sites */
 	uint32_t thread;              /* index into the model's threads */
-	uint32_t label;               /* 1 + label index, 0 none */
-	uint32_t task;                /* 1 + task index, 0 none */
 };
 
 #define MT_SIZE_MAX ((1ull << 56) - 1)
+#define MT_EXTRA (1ull << 63)         /* a label or task in the side table */
 
 static inline uint64_t mt_block_size(const struct mt_block *b)
 {
@@ -50,33 +52,39 @@ static inline uint64_t mt_block_size(const struct mt_block *b)
 
 static inline unsigned mt_block_func(const struct mt_block *b)
 {
-	return (unsigned)(b->size_func >> 56);
+	return (unsigned)(b->size_func >> 56) & 0x7f;
 }
 
-/* Sizes of 2^56 bytes and more (never granted) are kept as 2^56 - 1. */
 static inline void mt_block_set(struct mt_block *b, uint64_t size, unsigned func)
 {
-	b->size_func = (size > MT_SIZE_MAX ? MT_SIZE_MAX : size) | (uint64_t)func << 56;
+	b->size_func = (size > MT_SIZE_MAX ? MT_SIZE_MAX : size) | (uint64_t)(func & 0x7f) << 56;
 }
 
-/*
- * The addresses apart from the blocks: probing reads only keys, eight to a
- * cache line (a live set of thousands then probes in the first-level
- * cache), and the block is touched once, where the key is found.
- */
+struct mt_entry {
+	uint64_t key;                 /* the block's address, 0 = empty */
+	struct mt_block b;
+};
+
 struct mt_live {
-	uint64_t *keys;               /* block addresses, 0 = empty slot */
-	struct mt_block *slots;       /* the block of keys[i] at slots[i] */
+	struct mt_entry *e;
 	size_t cap, len;
 	size_t grow_at;               /* len that makes it grow: 5/8 of cap */
 	unsigned shift;               /* 64 - log2(cap), for mt_hash */
 };
 
-/*
- * Fibonacci hashing: the top bits of the product depend on every bit of
- * the key, so aligned and strided addresses spread well. (Lower bits of the
- * product do not: they gave runs of ~60 probes for blocks 64 bytes apart.)
- */
+/* ---- labels and tasks of live blocks, by address (struct mt_side) ---- */
+struct mt_extra {
+	uint32_t label;               /* 1 + label index, 0 none */
+	uint32_t task;                /* 1 + task index, 0 none */
+};
+
+struct mt_side {
+	uint64_t *keys;
+	struct mt_extra *vals;
+	size_t cap, len;
+	unsigned shift;
+};
+
 static inline size_t mt_hash(uint64_t key, unsigned shift)
 {
 	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> shift);
@@ -116,17 +124,24 @@ static inline struct mt_block *mt_live_find(const struct mt_live *l, uint64_t ad
 	if (!l->cap || !addr)
 		return NULL;
 	for (i = mt_hash(addr, l->shift);; i = (i + 1) & mask) {
-		if (l->keys[i] == addr)
-			return &l->slots[i];
-		if (!l->keys[i])
+		if (l->e[i].key == addr)
+			return &l->e[i].b;
+		if (!l->e[i].key)
 			return NULL;
 	}
 }
 
-/* The address of block B (from mt_live_find, _upsert or _insert). */
+/* The entry holding block B (from mt_live_find, _upsert or _insert). */
+static inline struct mt_entry *mt_live_entry(const struct mt_live *l, const struct mt_block *b)
+{
+	(void)l;
+	return (struct mt_entry *)(void *)((char *)b - offsetof(struct mt_entry, b));
+}
+
+/* The address of block B. */
 static inline uint64_t mt_live_addr(const struct mt_live *l, const struct mt_block *b)
 {
-	return l->keys[b - l->slots];
+	return mt_live_entry(l, b)->key;
 }
 
 /* A slot for ADDR (addr != 0), not present yet; the caller fills it.
@@ -142,17 +157,17 @@ static inline struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr,
 	if (l->len >= l->grow_at && mt_live_grow(l) < 0)
 		return NULL;
 	mask = l->cap - 1;
-	for (i = mt_hash(addr, l->shift); l->keys[i]; i = (i + 1) & mask) {
-		if (l->keys[i] == addr) {
+	for (i = mt_hash(addr, l->shift); l->e[i].key; i = (i + 1) & mask) {
+		if (l->e[i].key == addr) {
 			*existed = 1;
-			return &l->slots[i];
+			return &l->e[i].b;
 		}
 	}
 	*existed = 0;
-	l->keys[i] = addr;
-	memset(&l->slots[i], 0, sizeof(l->slots[i]));
+	l->e[i].key = addr;
+	memset(&l->e[i].b, 0, sizeof(l->e[i].b));
 	l->len++;
-	return &l->slots[i];
+	return &l->e[i].b;
 }
 
 /* Asks the CPU to start loading ADDR's home slot: the live set of a big
@@ -163,32 +178,36 @@ static inline struct mt_block *mt_live_upsert(struct mt_live *l, uint64_t addr,
 static inline __attribute__((always_inline)) void mt_live_prefetch(const struct mt_live *l,
 								   uint64_t addr)
 {
-	if (l->cap) {
-		size_t i = mt_hash(addr, l->shift);
-		__builtin_prefetch(&l->keys[i]);
-		__builtin_prefetch(&l->slots[i]);
-	}
+	if (l->cap)
+		__builtin_prefetch(&l->e[mt_hash(addr, l->shift)]);
 }
 
 /* Removes the block B points to (from mt_live_find). */
 static inline void mt_live_remove(struct mt_live *l, struct mt_block *b)
 {
-	size_t mask = l->cap - 1, i = (size_t)(b - l->slots), j = i;
+	size_t mask = l->cap - 1, i = (size_t)(mt_live_entry(l, b) - l->e), j = i;
 	/* Backward-shift deletion: move later members of the probe run into
 	 * the hole when their home slot does not lie between hole and them. */
 	for (;;) {
 		size_t home;
 		j = (j + 1) & mask;
-		if (!l->keys[j])
+		if (!l->e[j].key)
 			break;
-		home = mt_hash(l->keys[j], l->shift);
+		home = mt_hash(l->e[j].key, l->shift);
 		if (((j - home) & mask) >= ((j - i) & mask)) {
-			l->keys[i] = l->keys[j];
-			l->slots[i] = l->slots[j];
+			l->e[i] = l->e[j];
 			i = j;
 		}
 	}
-	l->keys[i] = 0;
+	l->e[i].key = 0;
 	l->len--;
 }
+
+/* The side table: the extra of ADDR (NULL when none), one made for it
+ * (zeroed when new; NULL when out of memory), and its removal. */
+void mt_side_init(struct mt_side *t);
+void mt_side_release(struct mt_side *t);
+struct mt_extra *mt_side_get(const struct mt_side *t, uint64_t addr);
+struct mt_extra *mt_side_put(struct mt_side *t, uint64_t addr);
+void mt_side_del(struct mt_side *t, uint64_t addr);
 #endif

@@ -233,9 +233,9 @@ static void live_table_strides(void)
 		mt_block_set(mt_live_insert(&l, 0x10000000 + i * 0x40), 1, 1);
 	for (i = 0; i < l.cap; i++) {
 		uint64_t d;
-		if (!l.keys[i])
+		if (!l.e[i].key)
 			continue;
-		d = (i - mt_hash(l.keys[i], l.shift)) & (l.cap - 1);
+		d = (i - mt_hash(l.e[i].key, l.shift)) & (l.cap - 1);
 		disp += d;
 		if (d > worst)
 			worst = d;
@@ -262,6 +262,92 @@ static void map_basics(void)
 }
 
 /* A realloc that moves is one call, not a free; realloc(p, 0) is a free. */
+/* Labels and tasks ride in a side table beside the live set (the live
+ * block only has a flag): their counts and live bytes through relabelling,
+ * frees, an address allocated again while live, and the run paths. */
+static void labels_and_tasks(void)
+{
+	struct mst_model *m;
+	struct mst_record r = { .type = MST_REC_HEADER };
+	const struct mst_label_stats *lb;
+	const struct mst_task_stats *tk;
+	uint64_t t = 1;
+	size_t nl, nt, i;
+	uint64_t buf_live = 0, other_live = 0;
+
+#define ALLOC(addr, size) do { r.type = MST_REC_ALLOC; \
+	r.u.alloc = (struct mst_alloc){ t++, 1, MST_ALLOC_MALLOC, addr, size, 1, 0, 0 }; feed(m, &r); } while (0)
+#define FREE(addr) do { r.type = MST_REC_FREE; \
+	r.u.free = (struct mst_free){ t++, 1, MST_FREE_FREE, addr, 0 }; feed(m, &r); } while (0)
+#define LABEL(addr, name) do { r.type = MST_REC_LABEL; \
+	r.u.label = (struct mst_label){ t++, 1, addr, name, "t" }; feed(m, &r); } while (0)
+	mst_model_new(&m, NULL);
+	r.u.header.ticks_per_second = 1000000000;
+	r.u.header.sample_rate_ppm = 1000000;
+	feed(m, &r);
+	r.type = MST_REC_TASK_BEGIN;
+	r.u.task_begin = (struct mst_task_begin){ t++, 1, 7, "job" };
+	feed(m, &r);
+	ALLOC(0x1000, 100);
+	ALLOC(0x2000, 200);
+	r.type = MST_REC_TASK_END;
+	r.u.task_end = (struct mst_task_end){ t++, 1, 7 };
+	feed(m, &r);
+	ALLOC(0x3000, 50);
+	LABEL(0x3000, "buf");
+	LABEL(0x1000, "buf");
+	LABEL(0x1000, "other");              /* relabelled: moves its bytes */
+	LABEL(0x9000, "buf");                /* not live: nothing */
+	FREE(0x1000);                        /* task 200 left, other 0 */
+	ALLOC(0x2000, 30);                   /* live again: the task's block ends */
+	LABEL(0x2000, "buf");                /* buf: 50 + 30 */
+	/* many plain blocks between, through the run paths, so that the
+	 * live set moves entries around the labelled ones */
+	for (i = 0; i < 5000; i++)
+		ALLOC(0x100000 + i * 32, 16);
+	for (i = 0; i < 5000; i += 2)
+		FREE(0x100000 + i * 32);
+	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
+	nl = mst_model_labels(m, &lb);
+	nt = mst_model_tasks(m, &tk);
+	for (i = 0; i < nl; i++) {
+		if (!strcmp(lb[i].name, "buf"))
+			buf_live = lb[i].live_bytes;
+		if (!strcmp(lb[i].name, "other"))
+			other_live = lb[i].live_bytes;
+	}
+	CHECK(nl == 2 && buf_live == 80 && other_live == 0,
+	      "label live bytes follow relabelling, frees and reuse (buf %llu, other %llu)",
+	      (unsigned long long)buf_live, (unsigned long long)other_live);
+	CHECK(nt == 1 && tk[0].allocations == 2 && tk[0].bytes == 300 && tk[0].live_bytes == 0,
+	      "the task's blocks: 2, 300 bytes, none live at the end (%llu live)",
+	      nt ? (unsigned long long)tk[0].live_bytes : 0ull);
+	mst_model_free(m);
+	/* the same blocks freed: nothing labelled is live */
+	mst_model_new(&m, NULL);
+	r.type = MST_REC_HEADER;
+	feed(m, &r);
+	ALLOC(0x1000, 10);
+	LABEL(0x1000, "x");
+	FREE(0x1000);
+	ALLOC(0x1000, 20);                   /* the same address, no label now */
+	ALLOC(0x2000, 40);
+	LABEL(0x2000, "x");
+	ALLOC(0x2000, 50);                   /* again while live: a new block */
+	LABEL(0x2000, "x");                  /* labelled anew: counted again */
+	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
+	nl = mst_model_labels(m, &lb);
+	CHECK(nl == 1 && lb[0].allocations == 3 && lb[0].bytes == 100 && lb[0].live_bytes == 50,
+	      "a label ends with its block, not with the next at its address (%llu, %llu, %llu)",
+	      nl ? (unsigned long long)lb[0].allocations : 0ull,
+	      nl ? (unsigned long long)lb[0].bytes : 0ull,
+	      nl ? (unsigned long long)lb[0].live_bytes : 0ull);
+	mst_model_free(m);
+#undef ALLOC
+#undef FREE
+#undef LABEL
+}
+
 static void realloc_rules(void)
 {
 	struct mst_model *m;
@@ -383,6 +469,7 @@ int main(void)
 	live_table_strides();
 	map_basics();
 	realloc_rules();
+	labels_and_tasks();
 	all_records(1, 0);
 	all_records(2, 0);
 	all_records(3, 1);
