@@ -261,3 +261,23 @@ entry_of() {
 	grep -q '"function":	"alloc_omega"' o.json
 	! grep -q alloc_alpha o.json
 }
+
+@test "several ms-stats at once fill the debug cache once, each with the same report" {
+	objcopy --compress-debug-sections=zlib "$PROGS/stats_leaks" ./zprog
+	ms-record -q -o z.memscope ./zprog
+	MEMSCOPE_CACHE=off ms-stats -s leaks z.memscope > off.json
+	export MEMSCOPE_CACHE="$SCRATCH/cache"
+	for i in 1 2 3 4; do ms-stats -s leaks z.memscope > run$i.json 2> run$i.err & done
+	wait
+	for i in 1 2 3 4; do
+		cmp off.json run$i.json
+		[ ! -s run$i.err ]
+	done
+	# one entry a file, whole, and no temporary file left behind
+	e=$(entry_of zprog)
+	[ "$(echo "$e" | wc -l)" = 1 ]
+	[ "$(tail -c 120 "$e" | head -c 7)" = MSDBGC2 ]
+	! ls cache | grep -v '\.elf$'
+	ms-stats -s leaks z.memscope > after.json
+	cmp off.json after.json
+}
