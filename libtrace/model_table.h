@@ -1,12 +1,14 @@
 /*
  * model_table.h - private hash tables of the analysis model (not installed):
  * an open-addressing map from a 64-bit key to a 32-bit index, used for
- * sites, threads, modules and tasks, and the live set of allocations, which
- * must absorb tens of millions of inserts and deletes a second.
+ * sites, threads, modules and tasks; the live set of allocations, which
+ * must absorb tens of millions of inserts and deletes a second; and a side
+ * table for the few live blocks with a label or task.
  *
- * Both use linear probing on a power-of-two table with Fibonacci hashing
+ * All use linear probing on a power-of-two table with Fibonacci hashing
  * and backward-shift deletion (no tombstones, so a long churn never
- * degrades the table), and grow at 5/8 load.
+ * degrades the table), and grow at 5/8 load (the live set of a small
+ * program at 1/4).
  */
 #ifndef MODEL_TABLE_H
 #define MODEL_TABLE_H
