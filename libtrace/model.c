@@ -60,7 +60,7 @@ struct mst_model {
 	struct mst_summary sum;
 	struct mst_histograms hist;
 	struct mt_live live;
-	struct mt_side side;          /* labels and tasks of live blocks */
+	struct mt_live side;          /* labels and tasks of live blocks */
 	uint64_t live_bytes, live_count;
 	uint64_t epoch;
 
@@ -168,7 +168,7 @@ int mst_model_new(struct mst_model **out, const struct mst_model_options *opts)
 	m->last_thread = NO_INDEX;
 	m->last_site = NO_INDEX;
 	mt_live_init(&m->live);
-	mt_side_init(&m->side);
+	mt_live_init(&m->side);
 	mt_map_init(&m->site_map);
 	mt_map_init(&m->thread_map);
 	mt_map_init(&m->module_map);
@@ -204,7 +204,7 @@ void mst_model_free(struct mst_model *m)
 	if (!m)
 		return;
 	mt_live_release(&m->live);
-	mt_side_release(&m->side);
+	mt_live_release(&m->side);
 	mt_map_release(&m->site_map);
 	mt_map_release(&m->thread_map);
 	mt_map_release(&m->module_map);
@@ -556,13 +556,10 @@ static inline uint64_t ticks_to_ns(const struct mst_model *m, uint64_t ticks)
 	return ns >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)ns;
 }
 
-/* Takes block B out of the live set and every live figure. LIFETIME: the
- * block was given back at time T (recorded in the lifetime histograms). */
-/* A block's label and task (the side table) end with it. */
+/* A block's label and task (the side set) end with it. */
 static void extra_forget(struct mst_model *m, const struct mt_block *b, uint64_t size)
 {
-	uint64_t addr = mt_live_addr(&m->live, b);
-	struct mt_extra *x = mt_side_get(&m->side, addr);
+	struct mt_block *x = mt_live_find(&m->side, mt_live_addr(&m->live, b));
 
 	if (!x)
 		return;
@@ -570,9 +567,11 @@ static void extra_forget(struct mst_model *m, const struct mt_block *b, uint64_t
 		m->labels[x->label - 1].live_bytes -= size;
 	if (x->task)
 		m->tasks[x->task - 1].live_bytes -= size;
-	mt_side_del(&m->side, addr);
+	mt_live_remove(&m->side, x);
 }
 
+/* Takes block B out of the live set and every live figure. LIFETIME: the
+ * block was given back at time T (recorded in the lifetime histograms). */
 static inline __attribute__((always_inline)) void
 block_forget(struct mst_model *m, struct mt_block *b, uint64_t t, int lifetime)
 {
@@ -690,7 +689,8 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 	b->thread = ti;
 	if (tx->ntasks) {
 		uint32_t k = tx->tasks[tx->ntasks - 1];
-		struct mt_extra *x = mt_side_put(&m->side, a->addr);
+		int had;
+		struct mt_block *x = mt_live_upsert(&m->side, a->addr, &had);
 
 		if (!x)
 			return fail(m, MST_ERR_NOMEM, "out of memory");
@@ -979,7 +979,8 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 	case MST_REC_LABEL: {
 		const struct mst_label *l = &rec->u.label;
 		struct mt_block *b;
-		struct mt_extra *x;
+		struct mt_block *x;
+		int existed;
 		timeline_at(m, l->time);
 		b = mt_live_find(&m->live, l->addr);
 		if (!b)
@@ -987,7 +988,7 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 		i = label_get(m, l->name, l->type);
 		if (i == NO_INDEX)
 			return fail(m, MST_ERR_NOMEM, "out of memory");
-		x = mt_side_put(&m->side, l->addr);
+		x = mt_live_upsert(&m->side, l->addr, &existed);
 		if (!x)
 			return fail(m, MST_ERR_NOMEM, "out of memory");
 		b->size_func |= MT_EXTRA;

@@ -1,11 +1,10 @@
 /*
  * model_table.h - private hash tables of the analysis model (not installed):
  * an open-addressing map from a 64-bit key to a 32-bit index, used for
- * sites, threads, modules and tasks; the live set of allocations, which
- * must absorb tens of millions of inserts and deletes a second; and a side
- * table for the few live blocks with a label or task.
+ * sites, threads, modules and tasks, and the live set of allocations, which
+ * must absorb tens of millions of inserts and deletes a second.
  *
- * All use linear probing on a power-of-two table with Fibonacci hashing
+ * Both use linear probing on a power-of-two table with Fibonacci hashing
  * and backward-shift deletion (no tombstones, so a long churn never
  * degrades the table), and grow at 5/8 load (the live set of a small
  * program at 1/4).
@@ -35,13 +34,23 @@ int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val);
 /* 24 bytes, in one 32-byte entry with its address: a lookup in the live
  * set of a big program (a table of 100 MiB and more) costs one cache miss,
  * where a key array beside a block array cost two. The rare label and
- * task (the annotation API) live in a side table (struct mt_side). */
+ * task (the annotation API) live in a second, side live set keyed by the
+ * same address, whose blocks hold them in place of site and thread; the
+ * block in the main set says so with MT_EXTRA. */
 struct mt_block {
 	uint64_t size_func;           /* size in the low 56 bits, func in the
 				       * next 7, MT_EXTRA in the top one */
 	uint64_t time;
-	uint32_t site;                /* index into the model's sites */
-	uint32_t thread;              /* index into the model's threads */
+	union {
+		struct {
+			uint32_t site;        /* index into the model's sites */
+			uint32_t thread;      /* index into the model's threads */
+		};
+		struct {                      /* in the side set (below) */
+			uint32_t label;       /* 1 + label index, 0 none */
+			uint32_t task;        /* 1 + task index, 0 none */
+		};
+	};
 };
 
 #define MT_SIZE_MAX ((1ull << 56) - 1)
@@ -72,19 +81,6 @@ struct mt_live {
 	size_t cap, len;
 	size_t grow_at;               /* len that makes it grow: 5/8 of cap */
 	unsigned shift;               /* 64 - log2(cap), for mt_hash */
-};
-
-/* ---- labels and tasks of live blocks, by address (struct mt_side) ---- */
-struct mt_extra {
-	uint32_t label;               /* 1 + label index, 0 none */
-	uint32_t task;                /* 1 + task index, 0 none */
-};
-
-struct mt_side {
-	uint64_t *keys;
-	struct mt_extra *vals;
-	size_t cap, len;
-	unsigned shift;
 };
 
 static inline size_t mt_hash(uint64_t key, unsigned shift)
@@ -205,11 +201,4 @@ static inline void mt_live_remove(struct mt_live *l, struct mt_block *b)
 	l->len--;
 }
 
-/* The side table: the extra of ADDR (NULL when none), one made for it
- * (zeroed when new; NULL when out of memory), and its removal. */
-void mt_side_init(struct mt_side *t);
-void mt_side_release(struct mt_side *t);
-struct mt_extra *mt_side_get(const struct mt_side *t, uint64_t addr);
-struct mt_extra *mt_side_put(struct mt_side *t, uint64_t addr);
-void mt_side_del(struct mt_side *t, uint64_t addr);
 #endif
