@@ -381,31 +381,23 @@ static void store(int dfd, const char *name, const struct mst__image *img,
 	trim(dfd, name);
 }
 
-int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
+/* mst__inflate_elf_cached for the file MAP (SIZE bytes) that ST describes. */
+static int through_cache(const uint8_t *map, size_t size, const struct stat *st,
+			 struct mst__image *img, int *from_cache)
 {
 	char path[PATH_MAX], name[64];
 	struct trailer t;
-	struct stat st;
-	void *map;
-	int dfd, found;
+	int dfd;
 
-	*from_cache = 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || cache_path(path, sizeof(path)) != 0)
-		return mst__inflate_elf(fd, img);
 	memset(&t, 0, sizeof(t));
-	memcpy(t.magic, MAGIC, sizeof(t.magic));
-	t.dev = (uint64_t)st.st_dev;
-	t.ino = (uint64_t)st.st_ino;
-	t.size = (uint64_t)st.st_size;
-	t.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
 	/* what the file holds now: its build-id (a few pages read) */
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
-		return mst__inflate_elf(fd, img);
-	found = build_id(map, (size_t)st.st_size, &t) == 0;
-	munmap(map, (size_t)st.st_size);
-	if (!found)
-		return mst__inflate_elf(fd, img);
+	if (cache_path(path, sizeof(path)) != 0 || build_id(map, size, &t) != 0)
+		return mst__inflate_map(map, size, img);
+	memcpy(t.magic, MAGIC, sizeof(t.magic));
+	t.dev = (uint64_t)st->st_dev;
+	t.ino = (uint64_t)st->st_ino;
+	t.size = (uint64_t)st->st_size;
+	t.mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec;
 	entry_name(name, sizeof(name), &t);
 	dfd = open_folder(path, 0);
 	if (dfd >= 0 && load(dfd, name, &t, img) == 0) {
@@ -413,7 +405,7 @@ int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
 		*from_cache = 1;
 		return 0;
 	}
-	if (mst__inflate_elf(fd, img) != 0) {
+	if (mst__inflate_map(map, size, img) != 0) {
 		if (dfd >= 0)
 			close(dfd);
 		return -1;
@@ -426,4 +418,24 @@ int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
 		close(dfd);
 	}
 	return 0;
+}
+
+int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
+{
+	struct stat st;
+	void *map;
+	int rc;
+
+	*from_cache = 0;
+	img->base = NULL;
+	img->size = img->mapped = 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr))
+		return -1;
+	/* mapped once, for the build-id and for the inflating */
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	rc = through_cache(map, (size_t)st.st_size, &st, img, from_cache);
+	munmap(map, (size_t)st.st_size);
+	return rc;
 }

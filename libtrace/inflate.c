@@ -109,8 +109,7 @@ void mst__image_release(struct mst__image *img)
 	img->size = img->mapped = 0;
 }
 
-/* Builds in IMG the copy of the ELF file MAP (SIZE bytes). */
-static int build(const uint8_t *map, size_t size, struct mst__image *img)
+int mst__inflate_map(const uint8_t *map, size_t size, struct mst__image *img)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)map;
 	const Elf64_Shdr *sh;
@@ -208,7 +207,7 @@ int mst__inflate_elf(int fd, struct mst__image *img)
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return -1;
-	rc = build(map, (size_t)st.st_size, img);
+	rc = mst__inflate_map(map, (size_t)st.st_size, img);
 	munmap(map, (size_t)st.st_size);
 	return rc;
 }

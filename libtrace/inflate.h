@@ -6,6 +6,7 @@
 #define MSTRACE_INFLATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A copy of an ELF file in memory, for elf_memory(). */
 struct mst__image {
@@ -23,6 +24,8 @@ struct mst__image {
  * then empty. FD stays the caller's.
  */
 int mst__inflate_elf(int fd, struct mst__image *img);
+/* The same for the file's bytes MAP (SIZE bytes), already mapped. */
+int mst__inflate_map(const uint8_t *map, size_t size, struct mst__image *img);
 void mst__image_release(struct mst__image *img);
 
 #endif
