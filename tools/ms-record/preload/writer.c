@@ -728,9 +728,6 @@ static long drain_rings(struct drain_ctx *d, uint64_t cutoff, uint32_t nrings)
 				return -1;
 			*at += ev->nslots ? ev->nslots : 1;
 			count++;
-			cur[best].front = front_time(d, &cur[best]);
-			if (cur[best].front >= limit)
-				break;
 		}
 		if (cur[best].front == ~0ull)
 			cur[best] = cur[--n];
