@@ -194,6 +194,20 @@ static uint64_t slot_time(const struct ring *r)
 	return r->rd < r->head ? r->slots[r->rd & (RING - 1)].time : ~0ull;
 }
 
+/* Empty rings and the random sequence for SEED, as both writers start. */
+static void rings_start(struct ring *rings, uint64_t *raw_time, uint64_t *next_stack,
+			const struct clockp *c, uint64_t seed)
+{
+	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	memset(rings, 0, THREADS * sizeof(*rings));
+	*next_stack = 3;
+	for (int i = 0; i < THREADS; i++) {
+		rings[i].thread = 1 + i * (i == 4 ? 100 : 1);  /* one index needs two bytes */
+		rings[i].head = rings[i].rd = RING - 3 - i;     /* wraps early */
+		raw_time[i] = c->start - 50000 + rnd() % 100000;  /* some before start */
+	}
+}
+
 /*
  * One trace both ways; returns 1 when the bytes agree. *EVENTS gets the
  * ALLOC and FREE records written, *BATCHED those put_run wrote.
@@ -207,20 +221,14 @@ static int one_case(uint64_t seed, size_t chunk, int rounds, struct emitted *ord
 	/* a tick of 1.5 ns, trace times of 256 ns */
 	struct clockp c = { 1000000, (uint64_t)3 << 31, 8 };
 	struct mst_writer *wa = NULL, *wb = NULL;
-	uint64_t raw_time[THREADS], next_stack = 3, stacks_b = 0, stacks_a = 0;
+	uint64_t raw_time[THREADS], next_stack, stacks_b = 0, stacks_a = 0;
 	size_t n = 0;
 	int same, i;
 
-	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
 	memset(&ma, 0, sizeof(ma));
 	memset(&mb, 0, sizeof(mb));
-	memset(rings, 0, sizeof(rings));
 	*batched = 0;
-	for (i = 0; i < THREADS; i++) {
-		rings[i].thread = 1 + i * (i == 4 ? 100 : 1);  /* one index needs two bytes */
-		rings[i].head = rings[i].rd = RING - 3 - i;     /* wraps early */
-		raw_time[i] = c.start - 50000 + rnd() % 100000;  /* some before start */
-	}
+	rings_start(rings, raw_time, &next_stack, &c, seed);
 	if (open_writer(&wb, &mb, chunk) || open_writer(&wa, &ma, chunk))
 		return 0;
 	for (int round = 0; round < rounds; round++) {
@@ -288,14 +296,7 @@ static int one_case(uint64_t seed, size_t chunk, int rounds, struct emitted *ord
 	if (put_end(wb) || mst_writer_close(wb))
 		return 0;
 	/* Replay: regenerate the rings with the same seed and walk ORDER. */
-	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
-	memset(rings, 0, sizeof(rings));
-	next_stack = 3;
-	for (i = 0; i < THREADS; i++) {
-		rings[i].thread = 1 + i * (i == 4 ? 100 : 1);
-		rings[i].head = rings[i].rd = RING - 3 - i;
-		raw_time[i] = c.start - 50000 + rnd() % 100000;
-	}
+	rings_start(rings, raw_time, &next_stack, &c, seed);
 	{
 		size_t k = 0;
 
