@@ -383,7 +383,7 @@ static void store(int dfd, const char *name, const struct mst__image *img,
 
 /* mst__inflate_elf_cached for the file MAP (SIZE bytes) that ST describes. */
 static int through_cache(const uint8_t *map, size_t size, const struct stat *st,
-			 struct mst__image *img, int *from_cache)
+			 struct mst__image *img)
 {
 	char path[PATH_MAX], name[64];
 	struct trailer t;
@@ -402,7 +402,6 @@ static int through_cache(const uint8_t *map, size_t size, const struct stat *st,
 	dfd = open_folder(path, 0);
 	if (dfd >= 0 && load(dfd, name, &t, img) == 0) {
 		close(dfd);
-		*from_cache = 1;
 		return 0;
 	}
 	if (mst__inflate_map(map, size, img) != 0) {
@@ -420,13 +419,12 @@ static int through_cache(const uint8_t *map, size_t size, const struct stat *st,
 	return 0;
 }
 
-int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
+int mst__inflate_elf_cached(int fd, struct mst__image *img)
 {
 	struct stat st;
 	void *map;
 	int rc;
 
-	*from_cache = 0;
 	img->base = NULL;
 	img->size = img->mapped = 0;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr))
@@ -435,7 +433,7 @@ int mst__inflate_elf_cached(int fd, struct mst__image *img, int *from_cache)
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return -1;
-	rc = through_cache(map, (size_t)st.st_size, &st, img, from_cache);
+	rc = through_cache(map, (size_t)st.st_size, &st, img);
 	munmap(map, (size_t)st.st_size);
 	return rc;
 }

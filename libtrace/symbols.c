@@ -464,7 +464,7 @@ static void own_dwarf(struct sym_module *sm, const char *path, const uint8_t *bi
 	Elf *main_elf = dwfl_module_getelf(sm->mod, &bias);
 	GElf_Phdr a, b;
 	char dpath[300];
-	int fd = -1, ok, cached;
+	int fd = -1, ok;
 	size_t i, n;
 
 	if (build_id_debug_path(bid, bidlen, dpath, sizeof(dpath)))
@@ -473,7 +473,7 @@ static void own_dwarf(struct sym_module *sm, const char *path, const uint8_t *bi
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || !main_elf)
 		goto fail;
-	ok = mst__inflate_elf_cached(fd, &sm->image, &cached) == 0;
+	ok = mst__inflate_elf_cached(fd, &sm->image) == 0;
 	close(fd);
 	fd = -1;
 	if (!ok || !(sm->dw_elf = elf_memory(sm->image.base, sm->image.size)) ||
