@@ -421,19 +421,6 @@ static int through_cache(const uint8_t *map, size_t size, const struct stat *st,
 
 int mst__inflate_elf_cached(int fd, struct mst__image *img)
 {
-	struct stat st;
-	void *map;
-	int rc;
-
-	img->base = NULL;
-	img->size = img->mapped = 0;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr))
-		return -1;
 	/* mapped once, for the build-id and for the inflating */
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
-		return -1;
-	rc = through_cache(map, (size_t)st.st_size, &st, img);
-	munmap(map, (size_t)st.st_size);
-	return rc;
+	return mst__inflate_with(fd, img, through_cache);
 }

@@ -194,7 +194,9 @@ out:
 	return rc;
 }
 
-int mst__inflate_elf(int fd, struct mst__image *img)
+int mst__inflate_with(int fd, struct mst__image *img,
+		      int (*build)(const uint8_t *map, size_t size, const struct stat *st,
+				   struct mst__image *img))
 {
 	struct stat st;
 	void *map;
@@ -207,7 +209,19 @@ int mst__inflate_elf(int fd, struct mst__image *img)
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return -1;
-	rc = mst__inflate_map(map, (size_t)st.st_size, img);
+	rc = build(map, (size_t)st.st_size, &st, img);
 	munmap(map, (size_t)st.st_size);
 	return rc;
+}
+
+static int build_plain(const uint8_t *map, size_t size, const struct stat *st,
+		       struct mst__image *img)
+{
+	(void)st;
+	return mst__inflate_map(map, size, img);
+}
+
+int mst__inflate_elf(int fd, struct mst__image *img)
+{
+	return mst__inflate_with(fd, img, build_plain);
 }

@@ -26,6 +26,13 @@ struct mst__image {
 int mst__inflate_elf(int fd, struct mst__image *img);
 /* The same for the file's bytes MAP (SIZE bytes), already mapped. */
 int mst__inflate_map(const uint8_t *map, size_t size, struct mst__image *img);
+/* Maps the file open on FD (a regular file that can hold an ELF header;
+ * -1 otherwise, IMG empty) and returns what BUILD makes of its bytes and
+ * status: mst__inflate_elf with a step of the caller's in between. */
+struct stat;
+int mst__inflate_with(int fd, struct mst__image *img,
+		      int (*build)(const uint8_t *map, size_t size, const struct stat *st,
+				   struct mst__image *img));
 void mst__image_release(struct mst__image *img);
 
 #endif
