@@ -742,11 +742,13 @@ spawns: system 0, popen 0"
 }
 
 # ---- real programs: same output with and without the recorder ----
+# (REC_OPTS: more options for ms-record, such as --unwind fp)
 
 same_output() {
 	local plain traced
 	plain=$("$@" 2>&1; echo "status $?")
-	traced=$(ms-record -q -o real.%p.memscope "$@" 2>&1; echo "status $?")
+	# shellcheck disable=SC2086 # REC_OPTS: options for ms-record, split
+	traced=$(ms-record -q ${REC_OPTS:-} -o real.%p.memscope "$@" 2>&1; echo "status $?")
 	[ "$plain" = "$traced" ] || {
 		printf 'without: %s\nwith:    %s\n' "$plain" "$traced" >&2
 		return 1
@@ -782,6 +784,16 @@ same_output() {
 	run ./hello
 	assert_output built
 	[ "$(ls real.*.memscope | wc -l)" -ge 3 ]
+}
+
+@test "real program: gcc with each unwinder (as keeps any number in rbp)" {
+	printf '#include <stdio.h>\nint main(void) { puts("built"); return 0; }\n' > hello.c
+	for u in fp none; do
+		rm -f real.*.memscope hello
+		REC_OPTS="--unwind $u" same_output gcc -O1 -o hello hello.c
+		run ./hello
+		assert_output built
+	done
 }
 
 @test "real program: git --version and git log" {

@@ -295,6 +295,32 @@ print(depth, own)' "$2"
 	refute_line --regexp '^(alloc|free) .* stack=[1-9]'
 }
 
+@test "stack walks stop at any rbp, on any stack, and never fault" {
+	# binutils' as keeps a number near the top of the address space in
+	# rbp: the frame pointer walk read there and crashed it
+	local u t
+	for u in fp dwarf none; do
+		rm -f "$SCRATCH"/t.*.memscope
+		run rec MEMSCOPE_UNWIND=$u "$PROGS/bad_rbp" 100
+		assert_success
+		assert_output "bad_rbp: 704 allocations"
+		t=$(the_trace)
+		# and every allocation is in the trace (the program's own four too)
+		[ "$(sumval "$t" allocs)" -eq 708 ]
+		[ "$(sumval "$t" frees)" -eq 705 ]
+		[ "$(sumval "$t" complete)" -eq 1 ]
+		cp "$t" "$SCRATCH/$u.memscope"
+	done
+	# frame pointers from the alternate signal stack lead back through the
+	# thread's stack to main; on the coroutine's, the walk stays on its page
+	run ms-stats "$SCRATCH/fp.memscope"
+	assert_success
+	printf '%s' "$output" | jq -r '.sites | .. | objects | select(has("stack")) |
+		[.stack[].function] | join(" < ")' > "$SCRATCH/stacks"
+	grep -x 'allocate_here < on_signal < .* < main' "$SCRATCH/stacks"
+	grep '^allocate_here < coroutine' "$SCRATCH/stacks"
+}
+
 @test "counters every MEMSCOPE_RSS_INTERVAL ms with glibc arena figures; 0 turns them off" {
 	run rec MEMSCOPE_RSS_INTERVAL=1 "$PROGS/threads100"
 	assert_success

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,29 +262,73 @@ uint32_t stack_one(struct tstate *t, uintptr_t ip)
 	return node;
 }
 
+/*
+ * Where a frame pointer walk may read: the words from the current frame
+ * up to the top of the stack it runs on, which are mapped whatever rbp
+ * says. Normally the thread's own stack. On an alternate signal stack,
+ * that stack, then the thread's (where the interrupted frames are). On a
+ * stack nobody described (a coroutine's, made with makecontext), only the
+ * page the walk starts on: between such a stack and the thread's lie
+ * unmapped gaps that a stray rbp can point into.
+ */
+struct walk_area {
+	uintptr_t lo[2], hi[2];       /* the stack walked on, then the
+				       * thread's after an alternate one */
+};
+
+static void walk_area(const struct tstate *t, uintptr_t here, struct walk_area *a)
+{
+	stack_t ss;
+
+	a->lo[0] = here;
+	a->hi[0] = t->stack_hi;
+	a->lo[1] = a->hi[1] = 0;
+	if (here >= t->stack_lo && here < t->stack_hi)
+		return;
+	a->hi[0] = (here | 4095) + 1;
+	if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK) &&
+	    here >= (uintptr_t)ss.ss_sp && here - (uintptr_t)ss.ss_sp < ss.ss_size) {
+		a->hi[0] = (uintptr_t)ss.ss_sp + ss.ss_size;
+		a->lo[1] = t->stack_lo;
+		a->hi[1] = t->stack_hi;
+	}
+}
+
+/* FP and the return address above it lie in part I of area A. Not
+ * fp + 2 > hi, which wraps to 0 for an rbp near the top of the address
+ * space (code without frame pointers keeps any number there: binutils'
+ * as crashed at 0xff...f0). */
+static int walk_in(const struct walk_area *a, int i, uintptr_t fp)
+{
+	return !(fp & 7) && a->hi[i] >= a->lo[i] + 16 && fp >= a->lo[i] && fp <= a->hi[i] - 16;
+}
+
 static int walk_fp(struct tstate *t, void **frame, uint64_t *ips, int max)
 {
-	uintptr_t lo = (uintptr_t)__builtin_frame_address(0);
-	uintptr_t hi = t->stack_hi;
-	uintptr_t *fp = (uintptr_t *)frame;
-	int n = 0;
+	uintptr_t fp = (uintptr_t)frame;
+	struct walk_area area;
+	int n = 0, part = 0;
 
-	if (!hi)
+	if (!t->stack_hi)
 		return 0;
+	walk_area(t, (uintptr_t)__builtin_frame_address(0), &area);
 	while (n < max) {
 		uintptr_t next;
 
-		if (((uintptr_t)fp & 7) || (uintptr_t)fp < lo ||
-		    (uintptr_t)(fp + 2) > hi)
+		if (!walk_in(&area, part, fp)) {
+			if (part || !walk_in(&area, 1, fp))
+				break;
+			part = 1;     /* from the alternate stack to the thread's */
+		}
+		if (!((uintptr_t *)fp)[1])
 			break;
-		if (!fp[1])
+		if (((uintptr_t *)fp)[1] < self_lo || ((uintptr_t *)fp)[1] >= self_hi)
+			ips[n++] = ((uintptr_t *)fp)[1];
+		next = ((uintptr_t *)fp)[0];
+		/* callers' frames lie above, but across that step */
+		if (next <= fp && !(part == 0 && walk_in(&area, 1, next)))
 			break;
-		if (fp[1] < self_lo || fp[1] >= self_hi)
-			ips[n++] = fp[1];
-		next = fp[0];
-		if (next <= (uintptr_t)fp)
-			break;
-		fp = (uintptr_t *)next;
+		fp = next;
 	}
 	return n;
 }
