@@ -1372,8 +1372,9 @@ static inline __attribute__((always_inline)) int add_event(struct mst_model *m,
 
 /*
  * The events of a batch that need none of add_alloc's and add_free's
- * rarer cases, in one loop: a thread seen before with no task open, the
- * site, free stack and pair of the last event, no realloc, no new bucket,
+ * rarer cases, in one loop: a thread seen before with no task open, a
+ * site, free stack and pair seen before (a program with many call sites,
+ * perl's, switches at almost every event), no realloc, no new bucket,
  * table or lifetime histogram, no block unknown or live already, no
  * series (ms-svg). The checks those cases take are made once a batch
  * rather than an event, and the figures every event moves (live bytes and
@@ -1399,6 +1400,7 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 	struct mst_thread_stats *ts;
 	struct site_pair *pair = NULL;
 	uint32_t ti = m->last_thread, si = m->last_site, fs = m->last_free_index;
+	uint32_t pi = m->last_pair;
 
 	if (m->series || ti == NO_INDEX || si == NO_INDEX || !m->started || !lv.cap)
 		return k;
@@ -1406,8 +1408,8 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 	ts = &m->threads[ti];
 	if (tx->ntasks)
 		return k;
-	if (m->last_pair != NO_INDEX)
-		pair = &m->pairs[m->last_pair];
+	if (pi != NO_INDEX)
+		pair = &m->pairs[pi];
 	for (; k < n; k++) {
 		const struct mst__event *e = &ev[k];
 		uint64_t t = e->time, addr = e->addr, size;
@@ -1436,9 +1438,19 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			unsigned hb;
 
 			size = e->size;
-			if (e->stack != site_stack || e->func == MST_ALLOC_REALLOC ||
-			    e->func == MST_ALLOC_REALLOCARRAY || lv.len >= lv.grow_at)
+			if (e->func == MST_ALLOC_REALLOC || e->func == MST_ALLOC_REALLOCARRAY ||
+			    lv.len >= lv.grow_at)
 				break;
+			if (e->stack != site_stack) {
+				/* a site seen before (site_get's lookup) */
+				uint32_t x = mt_map_get(&m->site_map, e->stack);
+				if (x == NO_INDEX)
+					break;
+				si = x;
+				site_stack = e->stack;
+				s = &m->sites[si];
+				sx = &m->sitex[si];
+			}
 			for (i = mt_hash(addr, lv.shift); lv.e[i].key; i = (i + 1) & mask)
 				if (lv.e[i].key == addr)
 					break;
@@ -1490,16 +1502,32 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			uint64_t ns;
 			unsigned lb;
 
-			if (e->func == MST_FREE_REALLOC || e->func == MST_FREE_REALLOCARRAY ||
-			    (e->stack && e->stack != fs_stack))
+			if (e->func == MST_FREE_REALLOC || e->func == MST_FREE_REALLOCARRAY)
 				break;
+			if (e->stack && e->stack != fs_stack) {
+				/* a free stack seen before (free_stack_index's) */
+				uint32_t x = mt_map_get(&m->free_stack_map, e->stack);
+				if (x == NO_INDEX)
+					break;
+				fs = x;
+				fs_stack = e->stack;
+			}
 			b = mt_live_find(&lv, addr);
 			if (!b)
 				break;        /* unknown: add_free counts it */
 			sx = &m->sitex[b->site];
-			if (!sx->life || (e->stack && (!pair ||
-			    ((uint64_t)b->site << 32 | fs) != pair_key)))
+			if (!sx->life)
 				break;
+			if (e->stack && (!pair || ((uint64_t)b->site << 32 | fs) != pair_key)) {
+				/* a pair seen before (pair_add's lookup) */
+				uint64_t key = (uint64_t)b->site << 32 | fs;
+				uint32_t x = mt_map_get(&m->pair_map, key);
+				if (x == NO_INDEX)
+					break;
+				pi = x;
+				pair_key = key;
+				pair = &m->pairs[pi];
+			}
 			duration = t;
 			m->sum.free_by_func[e->func]++;
 			ts->frees++;
@@ -1553,6 +1581,12 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 	m->live.len = lv.len;
 	m->last_thread_idx = tidx;
 	m->last_thread = ti;
+	m->last_site_stack = site_stack;
+	m->last_site = si;
+	m->last_free_stack = fs_stack;
+	m->last_free_index = fs;
+	m->last_pair_key = pair_key;
+	m->last_pair = pi;
 	m->live_bytes = live_bytes;
 	m->live_count = live_count;
 	m->sum.duration = duration;

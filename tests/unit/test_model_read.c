@@ -6,8 +6,9 @@
  * per-record code for anything unusual. Every figure must be what feeding
  * the same records one by one to mst_model_add gives. The traces here are
  * churn-like (long runs of one thread, site and free stack, which the fast
- * paths take) broken by everything that must stop a run: thread switches
- * (known and new threads), new sites and free stacks, reallocs, tasks,
+ * paths take) broken by everything that must stop a run, and by what a
+ * run takes in its stride: thread switches (known and new threads), sites
+ * and free stacks (known, which add_run looks up, and new), reallocs, tasks,
  * labels, frees of unknown or NULL addresses, allocations of a live
  * address, counters, drops, time jumps that merge timeline buckets, and
  * live sets large enough for the prefetching variant; with and without
