@@ -21,7 +21,10 @@
 #      per-event throughput that fixed costs hide; the first figure stays,
 #      as the one a short run gets. (HT_BIG=0 skips step 4.)
 #   5. the side-by-side comparison on a run that keeps PAIRS blocks live at
-#      once (churn's third argument), where ms-stats is at its slowest.
+#      once (churn's third argument), where ms-stats is at its slowest;
+#   6. and on real programs, whose events come from many call sites:
+#      perl building and dropping small hashes, strings and arrays, and
+#      sqlite3 filling a table of 200,000 rows and indexing it.
 # Without ms-record, synthetic traces from tests/tools/mkgolden are used.
 # Environment: REPS (default 5), PAIRS (default 1000000), HT_BIG (default 1).
 set -u
@@ -123,8 +126,12 @@ compare() {
 }
 
 ht_record() { # pairs [batch] -> path of heaptrack's recording, or ""
+	ht_record_cmd "$CHURN" 1 "$1" ${2:-}
+}
+
+ht_record_cmd() { # program args... -> path of heaptrack's recording, or ""
 	rm -f "$W"/ht*.zst
-	heaptrack -o "$W/ht" "$CHURN" 1 "$1" ${2:-} >/dev/null 2>&1
+	heaptrack -o "$W/ht" "$@" >/dev/null 2>&1
 	ls "$W"/ht*.zst 2>/dev/null | head -1
 }
 
@@ -187,4 +194,30 @@ if [ $HAVE_HT = 1 ] && [ $HAVE_REC = 1 ]; then
 	make_trace live.memscope "$PAIRS" "$PAIRS" || exit 1
 	HT=$(ht_record "$PAIRS" "$PAIRS")
 	[ -n "$HT" ] && compare live.memscope "$HT"
+fi
+
+# Real programs: call sites change at almost every event (churn has one).
+real_compare() { # name program args...
+	name=$1
+	shift
+	"$REC" -q --unwind fp -o "$name.memscope" "$@" >/dev/null 2>&1 || return 0
+	HT=$(ht_record_cmd "$@")
+	[ -n "$HT" ] && compare "$name.memscope" "$HT"
+}
+if [ $HAVE_HT = 1 ] && [ $HAVE_REC = 1 ]; then
+	if command -v perl >/dev/null 2>&1; then
+		echo
+		echo "ms-stats vs heaptrack_print, perl making 300,000 small hashes, strings and arrays"
+		real_compare perl perl -e 'my $n = 0; for my $i (1 .. 300000) {
+			my %h = (a => $i, b => [1, 2, $i]); my $s = "x" x ($i % 100);
+			$n += length($s) + scalar(keys %h) } print "$n\n"'
+	fi
+	if command -v sqlite3 >/dev/null 2>&1; then
+		echo
+		echo "ms-stats vs heaptrack_print, sqlite3 filling and indexing a table of 200,000 rows"
+		real_compare sqlite sqlite3 :memory: 'create table t(a integer, b text);
+			with recursive c(x) as (select 1 union all select x + 1 from c where x < 200000)
+			insert into t select x, hex(randomblob(16)) from c; create index ti on t(b);
+			select count(*) from t;'
+	fi
 fi

@@ -81,18 +81,62 @@ int mt_map_put(struct mt_map *m, uint64_t key, uint32_t val)
 /* ---- live set ---- */
 
 /*
- * The live set's table is an anonymous mapping of its own, so that growing
- * extends it in place (mremap moves the pages, nothing is copied) and
- * spreads the entries out in one pass from the top down. A table of a
- * million blocks is 64 MiB: allocating a second one, faulting it in and
- * scattering the entries into it was a third of the time of a trace that
- * keeps that many blocks live, and the old table and the new one were
- * both held at the end (96 MiB for a 64 MiB table).
+ * Growing doubles the live set's table in place: the old entries stay in
+ * its first half, then spread out into the whole in one pass from the top
+ * down. A large table is an anonymous mapping of its own, extended by
+ * mremap (which moves pages, copying nothing). A table of a million blocks
+ * is 64 MiB: allocating a second one, faulting it in and scattering the
+ * entries into it was a third of the time of a trace that keeps that many
+ * blocks live, and the old table and the new were both held at the end
+ * (96 MiB for a 64 MiB table). A small one is a heap block copied into one
+ * twice its size: mremap takes the address space's lock and has the other
+ * threads' CPUs flush their TLBs, which cost more than copying some
+ * kilobytes while the read-ahead thread faulted pages in.
  */
+#define MT_MAP_BYTES (4u << 20)
 
 static size_t table_bytes(size_t cap)
 {
 	return cap * sizeof(struct mt_entry);
+}
+
+/* A table of CAP entries, all empty; NULL when out of memory. */
+static struct mt_entry *table_alloc(size_t cap)
+{
+	void *p;
+	if (table_bytes(cap) >= MT_MAP_BYTES) {
+		p = mmap(NULL, table_bytes(cap), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	/* 32-byte entries on 64-byte lines: an entry never straddles two */
+	if (posix_memalign(&p, 64, table_bytes(cap)) != 0)
+		return NULL;
+	return memset(p, 0, table_bytes(cap));
+}
+
+static void table_free(struct mt_entry *e, size_t cap)
+{
+	if (table_bytes(cap) >= MT_MAP_BYTES)
+		munmap(e, table_bytes(cap));
+	else
+		free(e);
+}
+
+/* Table E of OLDCAP entries, twice as large: its entries first, then
+ * empty ones; NULL (and E as it was) when out of memory. */
+static struct mt_entry *table_double(struct mt_entry *e, size_t oldcap)
+{
+	struct mt_entry *n;
+	if (table_bytes(oldcap) >= MT_MAP_BYTES) {
+		n = mremap(e, table_bytes(oldcap), table_bytes(oldcap * 2), MREMAP_MAYMOVE);
+		return n == MAP_FAILED ? NULL : n;
+	}
+	if (!(n = table_alloc(oldcap * 2)))
+		return NULL;
+	memcpy(n, e, table_bytes(oldcap));
+	table_free(e, oldcap);
+	return n;
 }
 
 void mt_live_init(struct mt_live *l)
@@ -103,7 +147,7 @@ void mt_live_init(struct mt_live *l)
 void mt_live_release(struct mt_live *l)
 {
 	if (l->e)
-		munmap(l->e, table_bytes(l->cap));
+		table_free(l->e, l->cap);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -187,9 +231,7 @@ int mt_live_grow(struct mt_live *l)
 	size_t nwrapped = 0, i;
 
 	if (!oldcap) {
-		e = mmap(NULL, table_bytes(cap), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (e == MAP_FAILED)
+		if (!(e = table_alloc(cap)))
 			return -1;
 		l->e = e;
 		live_set_cap(l, cap);
@@ -211,8 +253,7 @@ int mt_live_grow(struct mt_live *l)
 		memcpy(wrapped, l->e + hi, (oldcap - hi) * sizeof(*wrapped));
 		memcpy(wrapped + oldcap - hi, l->e, lo * sizeof(*wrapped));
 	}
-	e = mremap(l->e, table_bytes(oldcap), table_bytes(cap), MREMAP_MAYMOVE);
-	if (e == MAP_FAILED) {
+	if (!(e = table_double(l->e, oldcap))) {
 		free(wrapped);
 		return -1;
 	}

@@ -352,6 +352,48 @@ static void live_table_grow_in_place(void)
 	}
 }
 
+/* The same past 4 MiB, where the table is a mapping of its own that
+ * mremap extends (below, a heap block copied into a larger one): 100,000
+ * random keys grow it from the smallest size through both kinds, then a
+ * run wrapping from its end and a long one, and two more doublings. */
+static void live_table_grow_mapped(void)
+{
+	struct mt_live l;
+	size_t n = 0, cap = 100000 + 400, i, g;
+	uint64_t *keys = malloc(cap * sizeof(*keys));
+	int ok;
+
+	mt_live_init(&l);
+	while (n < 100000) {
+		uint64_t k = rnd(UINT64_MAX) | 1;
+		struct mt_block *b;
+		if (mt_live_find(&l, k))
+			continue;
+		b = mt_live_insert(&l, k);
+		mt_block_set(b, k & 0xffffff, 1);
+		b->time = ~k;
+		keys[n++] = k;
+	}
+	ok = l.cap == 262144 && live_table_valid(&l, keys, n);
+	for (i = 0; i < 400 && ok; i++) {
+		uint64_t k = key_at(&l, i % 2 ? l.cap - 1 - rnd(8) : 70000 + rnd(4));
+		struct mt_block *b;
+		if (mt_live_find(&l, k))
+			continue;
+		b = mt_live_insert(&l, k);
+		mt_block_set(b, k & 0xffffff, 1);
+		b->time = ~k;
+		keys[n++] = k;
+	}
+	ok = ok && l.e[l.cap - 1].key && l.e[0].key && live_table_valid(&l, keys, n);
+	for (g = 0; g < 2 && ok; g++)
+		ok = mt_live_grow(&l) == 0 && live_table_valid(&l, keys, n);
+	CHECK(ok && l.cap == 1048576, "live set grows in place past 4 MiB too (%zu keys, a run "
+	      "wrapping from the end, one of 200 keys with 4 homes)", n);
+	mt_live_release(&l);
+	free(keys);
+}
+
 static void map_basics(void)
 {
 	struct mt_map m;
@@ -570,6 +612,7 @@ int main(void)
 {
 	int seed;
 	live_table_grow_in_place();   /* first: the model's tests rest on it */
+	live_table_grow_mapped();
 	live_table_churn();
 	live_table_strides();
 	for (seed = 1; seed <= 6; seed++)
