@@ -7,8 +7,9 @@
  * 0; then from stacks other than the thread's, with rbp pointing into an
  * unmapped gap between them and it: a signal handler on an alternate
  * signal stack, and a coroutine (makecontext). A frame pointer walk must
- * stop at each, never fault. Prints "bad_rbp: N allocations" (N = 7 x
- * ROUNDS + 4, ROUNDS default 1000), each freed.
+ * stop at each, never fault (under `ulimit -s unlimited` too). Prints
+ * "bad_rbp: N allocations" (N = 7 x ROUNDS + 4, ROUNDS default 1000),
+ * each freed.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
 		UINT64_MAX - 15, UINT64_MAX - 7, top - 8, 0x12345, (uintptr_t)heap,
 		(uintptr_t)&here - 4096, 0,
 	};
+	void *grown[64];
 	size_t i;
 
 	if (!heap)
@@ -108,7 +110,12 @@ int main(int argc, char **argv)
 			n++;
 		}
 
-	/* an alternate signal stack and a coroutine's, both on the heap */
+	/* an alternate signal stack and a coroutine's, both on the heap,
+	 * above where it ended at the start (under `ulimit -s unlimited`
+	 * glibc's bound of the main thread's stack) */
+	for (i = 0; i < 64; i++)
+		if (!(grown[i] = malloc(60000)))
+			return 1;
 	gap = unmapped_between((uintptr_t)heap, (uintptr_t)&here);
 	if (!gap)
 		return 1;
@@ -130,6 +137,8 @@ int main(int argc, char **argv)
 		if (swapcontext(&main_ctx, &co_ctx) < 0)
 			return 1;
 	}
+	for (i = 0; i < 64; i++)
+		free(grown[i]);
 	free(heap);
 	printf("bad_rbp: %ld allocations\n", n);
 	return 0;

@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "recorder.h"
 #include "mstrace.h"
@@ -135,6 +137,14 @@ int stack_init(void)
 	return 0;
 }
 
+/* No stack is taken to reach deeper than this below its top. Under
+ * `ulimit -s unlimited` glibc bounds the main thread's stack by the end of
+ * the heap at that moment: the heap grows past it, and the unmapped gap
+ * between the two would pass for stack (a frame pointer walk from a
+ * coroutine's stack on the heap read it and faulted). Deeper frames of a
+ * stack that big are walked as a foreign stack's (safely, and short). */
+#define STACK_TRUSTED ((uintptr_t)256 << 20)
+
 void stack_thread_bounds(struct tstate *t)
 {
 	pthread_attr_t attr;
@@ -147,6 +157,8 @@ void stack_thread_bounds(struct tstate *t)
 		if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
 			t->stack_lo = (uintptr_t)addr;
 			t->stack_hi = (uintptr_t)addr + size;
+			if (size > STACK_TRUSTED)
+				t->stack_lo = t->stack_hi - STACK_TRUSTED;
 		}
 		pthread_attr_destroy(&attr);
 	}
@@ -267,14 +279,42 @@ uint32_t stack_one(struct tstate *t, uintptr_t ip)
  * up to the top of the stack it runs on, which are mapped whatever rbp
  * says. Normally the thread's own stack. On an alternate signal stack,
  * that stack, then the thread's (where the interrupted frames are). On a
- * stack nobody described (a coroutine's, made with makecontext), only the
- * page the walk starts on: between such a stack and the thread's lie
- * unmapped gaps that a stray rbp can point into.
+ * stack nobody described (a coroutine's, made with makecontext), the page
+ * the walk starts on, and the pages above it one at a time once the
+ * kernel has read a byte of each (process_vm_readv: a page that is not
+ * mapped, or only as a guard, fails it instead of faulting): between such
+ * a stack and the thread's lie unmapped gaps that a stray rbp can point
+ * into.
  */
 struct walk_area {
 	uintptr_t lo[2], hi[2];       /* the stack walked on, then the
 				       * thread's after an alternate one */
+	int probe;                    /* part 0 may grow by checked pages */
 };
+
+#define WALK_PROBE_PAGES 16           /* the most a walk checks */
+
+/* Whether the kernel can read a byte at ADDR. */
+static int readable(uintptr_t addr)
+{
+	char c;
+	struct iovec local = { &c, 1 }, remote = { (void *)addr, 1 };
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == 1;
+}
+
+/* Part 0 of A grown to hold [FP, FP + 16), page by checked page. */
+static int walk_probe(struct walk_area *a, uintptr_t fp)
+{
+	if (!a->probe || fp & 7 || fp < a->lo[0] || fp > UINTPTR_MAX - 16)
+		return 0;
+	while (a->hi[0] < fp + 16) {
+		if (a->probe > WALK_PROBE_PAGES || !readable(a->hi[0]))
+			return 0;
+		a->probe++;
+		a->hi[0] += 4096;
+	}
+	return 1;
+}
 
 static void walk_area(const struct tstate *t, uintptr_t here, struct walk_area *a)
 {
@@ -283,6 +323,7 @@ static void walk_area(const struct tstate *t, uintptr_t here, struct walk_area *
 	a->lo[0] = here;
 	a->hi[0] = t->stack_hi;
 	a->lo[1] = a->hi[1] = 0;
+	a->probe = 0;
 	if (here >= t->stack_lo && here < t->stack_hi)
 		return;
 	a->hi[0] = (here | 4095) + 1;
@@ -291,6 +332,8 @@ static void walk_area(const struct tstate *t, uintptr_t here, struct walk_area *
 		a->hi[0] = (uintptr_t)ss.ss_sp + ss.ss_size;
 		a->lo[1] = t->stack_lo;
 		a->hi[1] = t->stack_hi;
+	} else {
+		a->probe = 1;
 	}
 }
 
@@ -315,7 +358,7 @@ static int walk_fp(struct tstate *t, void **frame, uint64_t *ips, int max)
 	while (n < max) {
 		uintptr_t next;
 
-		if (!walk_in(&area, part, fp)) {
+		if (!walk_in(&area, part, fp) && !(part == 0 && walk_probe(&area, fp))) {
 			if (part || !walk_in(&area, 1, fp))
 				break;
 			part = 1;     /* from the alternate stack to the thread's */
@@ -325,9 +368,13 @@ static int walk_fp(struct tstate *t, void **frame, uint64_t *ips, int max)
 		if (((uintptr_t *)fp)[1] < self_lo || ((uintptr_t *)fp)[1] >= self_hi)
 			ips[n++] = ((uintptr_t *)fp)[1];
 		next = ((uintptr_t *)fp)[0];
-		/* callers' frames lie above, but across that step */
-		if (next <= fp && !(part == 0 && walk_in(&area, 1, next)))
-			break;
+		/* callers' frames lie above, but across that step (taken
+		 * once: the thread's stack from then on) */
+		if (next <= fp) {
+			if (part || !walk_in(&area, 1, next))
+				break;
+			part = 1;
+		}
 		fp = next;
 	}
 	return n;
