@@ -267,6 +267,19 @@ static uint64_t key_at(const struct mt_live *l, size_t home)
 	return key ? key : key_at(l, home);
 }
 
+/* Inserts key K into L with a block made of it (live_table_valid checks
+ * it); 0 when K is there already. */
+static int add_key(struct mt_live *l, uint64_t k)
+{
+	struct mt_block *b;
+	if (mt_live_find(l, k))
+		return 0;
+	b = mt_live_insert(l, k);
+	mt_block_set(b, k & 0xffffff, 1);
+	b->time = ~k;
+	return 1;
+}
+
 /* Every key reachable (the slots from its home to it all taken), the
  * count right, each block's contents its key's. */
 static int live_table_valid(const struct mt_live *l, const uint64_t *keys, size_t n)
@@ -331,16 +344,9 @@ static void live_table_grow_in_place(void)
 			for (i = 0; i < 60; i++)
 				ADD(i % 2 ? l.cap - 1 - rnd(5) : rnd(3));
 #undef ADD
-		for (i = 0; i < n; i++) {
-			struct mt_block *b;
-			if (mt_live_find(&l, keys[i])) {   /* (a repeat: drop it) */
+		for (i = 0; i < n; i++)
+			if (!add_key(&l, keys[i]))  /* (a repeat: drop it) */
 				keys[i--] = keys[--n];
-				continue;
-			}
-			b = mt_live_insert(&l, keys[i]);
-			mt_block_set(b, keys[i] & 0xffffff, 1);
-			b->time = ~keys[i];
-		}
 		ok = l.cap == 4096 && live_table_valid(&l, keys, n);
 		for (g = 0; g < 2 && ok; g++)
 			ok = mt_live_grow(&l) == 0 && live_table_valid(&l, keys, n);
@@ -364,27 +370,13 @@ static void live_table_grow_mapped(void)
 	int ok;
 
 	mt_live_init(&l);
-	while (n < 100000) {
-		uint64_t k = rnd(UINT64_MAX) | 1;
-		struct mt_block *b;
-		if (mt_live_find(&l, k))
-			continue;
-		b = mt_live_insert(&l, k);
-		mt_block_set(b, k & 0xffffff, 1);
-		b->time = ~k;
-		keys[n++] = k;
-	}
+	while (n < 100000)
+		if (add_key(&l, keys[n] = rnd(UINT64_MAX) | 1))
+			n++;
 	ok = l.cap == 262144 && live_table_valid(&l, keys, n);
-	for (i = 0; i < 400 && ok; i++) {
-		uint64_t k = key_at(&l, i % 2 ? l.cap - 1 - rnd(8) : 70000 + rnd(4));
-		struct mt_block *b;
-		if (mt_live_find(&l, k))
-			continue;
-		b = mt_live_insert(&l, k);
-		mt_block_set(b, k & 0xffffff, 1);
-		b->time = ~k;
-		keys[n++] = k;
-	}
+	for (i = 0; i < 400 && ok; i++)
+		if (add_key(&l, keys[n] = key_at(&l, i % 2 ? l.cap - 1 - rnd(8) : 70000 + rnd(4))))
+			n++;
 	ok = ok && l.e[l.cap - 1].key && l.e[0].key && live_table_valid(&l, keys, n);
 	for (g = 0; g < 2 && ok; g++)
 		ok = mt_live_grow(&l) == 0 && live_table_valid(&l, keys, n);
