@@ -42,24 +42,34 @@ static struct spool_stack *nodes;
 static uint32_t *table;
 static uint64_t table_mask, node_cap;
 
-extern uintptr_t ldso_lo, ldso_hi;
+extern uintptr_t ldso_lo, ldso_hi, libc_lo, libc_hi;
 
-static int find_ldso(struct dl_phdr_info *info, size_t size, void *data)
+/* The code of the dynamic loader and of libc, which free the dynamic TLS
+ * blocks the loader allocated (see hooks.c's owned blocks). */
+static int find_ldso_libc(struct dl_phdr_info *info, size_t size, void *data)
 {
 	const char *base = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+	uintptr_t *lo, *hi;
 	int i;
 
 	(void)size;
 	(void)data;
-	if (!base || strncmp(base, "/ld-linux", 9))
+	if (base && !strncmp(base, "/ld-linux", 9)) {
+		lo = &ldso_lo;
+		hi = &ldso_hi;
+	} else if (base && !strncmp(base, "/libc.so", 8)) {
+		lo = &libc_lo;
+		hi = &libc_hi;
+	} else {
 		return 0;
+	}
 	for (i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
 		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-			ldso_lo = info->dlpi_addr + ph->p_vaddr;
-			ldso_hi = ldso_lo + ph->p_memsz;
-			return 1;
+			*lo = info->dlpi_addr + ph->p_vaddr;
+			*hi = *lo + ph->p_memsz;
+			break;
 		}
 	}
 	return 0;
@@ -110,7 +120,7 @@ int stack_init(void)
 	if ((s = getenv("MEMSCOPE_DWARF_CHECK")) && !strcmp(s, "1"))
 		check_cfi = 1;
 	dl_iterate_phdr(find_self, (void *)(uintptr_t)stack_init);
-	dl_iterate_phdr(find_ldso, NULL);
+	dl_iterate_phdr(find_ldso_libc, NULL);
 	if (cfg.unwind == MST_UNWIND_DWARF) {
 		void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 		int (*policy)(void *, int);
