@@ -836,3 +836,28 @@ SH
 	assert_success
 	[ -z "$(ls env.*.memscope 2>/dev/null)" ] || fail "-o ignored: $(ls)"
 }
+
+@test "frees in exit handlers of libraries set up before the recorder are in the trace" {
+	# A library the program links is set up before the preloaded
+	# recorder, and its exit handlers run after the recorder's own
+	# library destructor: a trace ended there lost their frees (clang's
+	# LLVM: some 1,900, its blocks reported live at exit).
+	cat > early.c <<'C'
+#include <stdlib.h>
+static void *blocks[100];
+static void release(void) { for (int i = 0; i < 100; i++) free(blocks[i]); }
+__attribute__((constructor)) static void grab(void)
+{
+	for (int i = 0; i < 100; i++)
+		blocks[i] = malloc(100 + i);
+	atexit(release);
+}
+C
+	printf 'int main(void) { return 0; }\n' > main.c
+	gcc -shared -fPIC -o libearly.so early.c
+	gcc -o early main.c -Wl,--no-as-needed -L. -learly -Wl,-rpath,"$PWD"
+	run --separate-stderr ms-record -q -o early.memscope ./early
+	assert_success
+	assert_summary early.memscope live_allocs_at_end=0 live_bytes_at_end=0 unknown_frees=0 complete=1
+	[ "$(sumval early.memscope frees)" -ge 100 ]
+}

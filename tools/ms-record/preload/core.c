@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "recorder.h"
@@ -29,39 +30,74 @@ struct config cfg;
 volatile int recording;
 volatile int init_started;
 
-/* Events from before start-up: few (a C++ runtime's pool, locale data),
- * from constructors that ran before ours. */
+/* Events from before start-up, from constructors that ran before ours:
+ * mostly few (a C++ runtime's pool, locale data), but clang's LLVM
+ * registers its thousands of command-line options so (4,446 calls: the
+ * 350 past a fixed 4,096 were lost, and their blocks' frees showed as
+ * unknown, their addresses allocated again as double). The first
+ * EARLY_MAX go in a static array, the rest in a mapping reserved when it
+ * fills, whose pages are touched only as events come. */
 #define EARLY_MAX 4096
+#define EARLY_MORE (1u << 22)             /* 4 M events more, 192 MiB reserved */
 struct early_ev {
 	volatile int ready;
 	uint8_t type, func;
 	uint64_t addr, size, old, align;
 };
 static struct early_ev early[EARLY_MAX];
+static struct early_ev *early_more;
 static unsigned early_n;
+
+/* Slot I of the early events, or NULL when there is none. */
+static struct early_ev *early_slot(unsigned i)
+{
+	struct early_ev *more;
+
+	if (i < EARLY_MAX)
+		return &early[i];
+	if (i - EARLY_MAX >= EARLY_MORE)
+		return NULL;
+	more = __atomic_load_n(&early_more, __ATOMIC_ACQUIRE);
+	if (!more) {
+		struct early_ev *m = mmap(NULL, EARLY_MORE * sizeof(*m), PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		if (__atomic_compare_exchange_n(&early_more, &more, m, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			more = m;
+		else
+			munmap(m, EARLY_MORE * sizeof(*m));     /* another thread's won */
+	}
+	return &more[i - EARLY_MAX];
+}
 
 static void early_note(int type, int func, void *p, size_t size, void *old, size_t align)
 {
-	unsigned i = __atomic_fetch_add(&early_n, 1, __ATOMIC_RELAXED);
+	struct early_ev *e = early_slot(__atomic_fetch_add(&early_n, 1, __ATOMIC_RELAXED));
 
-	if (i >= EARLY_MAX)
+	if (!e)
 		return;
-	early[i].type = (uint8_t)type;
-	early[i].func = (uint8_t)func;
-	early[i].addr = (uintptr_t)p;
-	early[i].size = size;
-	early[i].old = (uintptr_t)old;
-	early[i].align = align;
-	__atomic_store_n(&early[i].ready, 1, __ATOMIC_RELEASE);
+	e->type = (uint8_t)type;
+	e->func = (uint8_t)func;
+	e->addr = (uintptr_t)p;
+	e->size = size;
+	e->old = (uintptr_t)old;
+	e->align = align;
+	__atomic_store_n(&e->ready, 1, __ATOMIC_RELEASE);
 }
 
 /* Publishes the early events in T's ring, timed now, stackless. */
 void early_replay(struct tstate *t)
 {
-	unsigned i, n = early_n < EARLY_MAX ? early_n : EARLY_MAX;
+	unsigned i, n = early_n < EARLY_MAX + EARLY_MORE ? early_n : EARLY_MAX + EARLY_MORE;
 
 	for (i = 0; i < n; i++) {
-		struct early_ev *e = &early[i];
+		struct early_ev *e = i < EARLY_MAX ? &early[i] :
+				     early_more ? &early_more[i - EARLY_MAX] : NULL;
+
+		if (!e)
+			break;
 		uint32_t k = (e->type == EV_ALLOC &&
 			      (e->align || e->func == MST_ALLOC_REALLOC ||
 			       e->func == MST_ALLOC_REALLOCARRAY)) ? 2 : 1;
@@ -88,10 +124,14 @@ void early_replay(struct tstate *t)
 		}
 		ev_commit(t);
 	}
-	if (early_n > EARLY_MAX)
+	if (early_n > i)
 		log_error("%u allocation calls before start-up were not recorded",
-			  early_n - EARLY_MAX);
+			  early_n - i);
 	early_n = 0;    /* a fork child must not replay them again */
+	if (early_more) {
+		munmap(early_more, EARLY_MORE * sizeof(*early_more));
+		early_more = NULL;
+	}
 }
 struct spool_header *spool;
 int use_tsc;
