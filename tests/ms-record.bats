@@ -805,6 +805,18 @@ same_output() {
 	same_output git -C repo log --format=%s
 }
 
+@test "an address-space limit too low for the recorder's buffers: one line naming --max-overhead; a smaller one records" {
+	# the spool is some 176 MiB of address space at the default 64 MiB
+	# overhead, 120 at 8; leak itself needs about 20
+	run --separate-stderr bash -c 'ulimit -v 160000 && exec "$@"' - ms-record -o l.memscope "$PROGS/leak"
+	assert_failure 125
+	assert_output "leak: 10521 bytes in 12 blocks"
+	[[ "$stderr" == *"memscope: cannot map '"*"l.memscope.spool' (176 MiB): Cannot allocate memory; a smaller --max-overhead (MEMSCOPE_MAX_OVERHEAD, now 64 MiB) needs less address space"* ]] || fail "$stderr"
+	run --separate-stderr bash -c 'ulimit -v 160000 && exec "$@"' - ms-record -q --max-overhead 8 -o l.memscope "$PROGS/leak"
+	assert_success
+	assert_summary l.memscope live_bytes_at_end=10521 complete=1
+}
+
 @test "a folder that takes no files is refused before the program runs" {
 	cd /proc
 	run --separate-stderr ms-record "$PROGS/leak"

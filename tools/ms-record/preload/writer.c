@@ -120,6 +120,15 @@ int spool_create(void)
 		goto fail;
 	}
 	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, spool_fd, 0);
+	if (p == MAP_FAILED && errno == ENOMEM) {
+		/* most likely a limit on the address space (ulimit -v), which
+		 * the recorder's buffers count against */
+		log_error("cannot map '%s' (%llu MiB): %s; a smaller --max-overhead "
+			  "(MEMSCOPE_MAX_OVERHEAD, now %llu MiB) needs less address space",
+			  spool_path, (unsigned long long)(total >> 20), strerror(ENOMEM),
+			  (unsigned long long)(cfg.max_overhead >> 20));
+		goto fail;
+	}
 	if (p == MAP_FAILED) {
 		log_error("cannot map '%s': %s", spool_path, strerror(errno));
 		goto fail;
