@@ -1131,6 +1131,14 @@ enum { EV_ALLOC = 1, EV_FREE = 2, EV_REF = 3, EV_THREAD = 0x20 };
 #define EVT(kind, base, f) \
 	[(base) + (f)] = (kind) << 6 | (f), \
 	[(base) + (f) + MST__T_THREAD] = (kind) << 6 | EV_THREAD | (f)
+/* every FREE and FREE_REF, the same in both tables below */
+#define EVT_FREES \
+	EVT(EV_FREE, MST__T_FREE, 1), EVT(EV_FREE, MST__T_FREE, 2), \
+	EVT(EV_FREE, MST__T_FREE, 3), EVT(EV_FREE, MST__T_FREE, 4), \
+	EVT(EV_FREE, MST__T_FREE, 5), \
+	EVT(EV_REF, MST__T_FREE_REF, 1), EVT(EV_REF, MST__T_FREE_REF, 2), \
+	EVT(EV_REF, MST__T_FREE_REF, 3), EVT(EV_REF, MST__T_FREE_REF, 4), \
+	EVT(EV_REF, MST__T_FREE_REF, 5)
 static const uint8_t ev_info[256] = {
 	EVT(EV_ALLOC, MST__T_ALLOC, 1), EVT(EV_ALLOC, MST__T_ALLOC, 2),
 	EVT(EV_ALLOC, MST__T_ALLOC, 3), EVT(EV_ALLOC, MST__T_ALLOC, 4),
@@ -1139,12 +1147,7 @@ static const uint8_t ev_info[256] = {
 	EVT(EV_ALLOC, MST__T_ALLOC, 9), EVT(EV_ALLOC, MST__T_ALLOC, 10),
 	EVT(EV_ALLOC, MST__T_ALLOC, 11), EVT(EV_ALLOC, MST__T_ALLOC, 12),
 	EVT(EV_ALLOC, MST__T_ALLOC, 13),
-	EVT(EV_FREE, MST__T_FREE, 1), EVT(EV_FREE, MST__T_FREE, 2),
-	EVT(EV_FREE, MST__T_FREE, 3), EVT(EV_FREE, MST__T_FREE, 4),
-	EVT(EV_FREE, MST__T_FREE, 5),
-	EVT(EV_REF, MST__T_FREE_REF, 1), EVT(EV_REF, MST__T_FREE_REF, 2),
-	EVT(EV_REF, MST__T_FREE_REF, 3), EVT(EV_REF, MST__T_FREE_REF, 4),
-	EVT(EV_REF, MST__T_FREE_REF, 5),
+	EVT_FREES,
 };
 _Static_assert(MST_ALLOC_FUNC_MAX == 13 && MST_FREE_FUNC_MAX == 5,
 	       "ev_info knows every function");
@@ -1161,12 +1164,7 @@ static const uint8_t pd_info[256] = {
 	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_CALLOC),
 	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_NEW),
 	EVT(EV_ALLOC, MST__T_ALLOC, MST_ALLOC_NEW_ARRAY),
-	EVT(EV_FREE, MST__T_FREE, 1), EVT(EV_FREE, MST__T_FREE, 2),
-	EVT(EV_FREE, MST__T_FREE, 3), EVT(EV_FREE, MST__T_FREE, 4),
-	EVT(EV_FREE, MST__T_FREE, 5),
-	EVT(EV_REF, MST__T_FREE_REF, 1), EVT(EV_REF, MST__T_FREE_REF, 2),
-	EVT(EV_REF, MST__T_FREE_REF, 3), EVT(EV_REF, MST__T_FREE_REF, 4),
-	EVT(EV_REF, MST__T_FREE_REF, 5),
+	EVT_FREES,
 };
 
 /* The error of a lane cursor that ran out, said as which lane. */

@@ -183,12 +183,11 @@ static void owned_add(void *p)
 	}
 }
 
+/* (free checks owned_count first, on its fast path) */
 static int owned_remove(void *p)
 {
 	uint32_t h = (uint32_t)(((uintptr_t)p >> 4) * 2654435761u) % OWNED_SLOTS, i;
 
-	if (!__atomic_load_n(&owned_count, __ATOMIC_RELAXED))
-		return 0;
 	for (i = 0; i < OWNED_SLOTS; i++, h = (h + 1) % OWNED_SLOTS) {
 		uintptr_t cur = owned[h];
 
