@@ -23,6 +23,10 @@
 
 #define NO_INDEX UINT32_MAX
 
+/* add_run stores an ALLOC event's word as its block's size and function */
+_Static_assert(MST__EV_SIZE_MAX == MT_SIZE_MAX && MST__EV_FREE == MT_EXTRA,
+	       "an event's word and a live block's size_func share their layout");
+
 /*
  * Peak epoch: each new global peak starts a new epoch. A site's live bytes
  * at the latest peak equal its current live bytes until the site changes,
@@ -1355,15 +1359,15 @@ void mst_model_each_live(const struct mst_model *m,
 static inline __attribute__((always_inline)) int add_event(struct mst_model *m,
 							    const struct mst__event *e)
 {
-	if (e->type == MST_REC_ALLOC) {
+	if (mst__ev_type(e) == MST_REC_ALLOC) {
 		struct mst_alloc a = {
-			.time = e->time, .thread = e->thread, .func = e->func,
-			.addr = e->addr, .size = e->size, .stack = e->stack,
+			.time = e->time, .thread = e->thread, .func = mst__ev_func(e),
+			.addr = e->addr, .size = mst__ev_size(e), .stack = e->stack,
 		};
 		return add_alloc(m, &a);
 	} else {
 		struct mst_free f = {
-			.time = e->time, .thread = e->thread, .func = e->func,
+			.time = e->time, .thread = e->thread, .func = mst__ev_func(e),
 			.addr = e->addr, .stack = e->stack,
 		};
 		return add_free(m, &f);
@@ -1412,7 +1416,8 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 		pair = &m->pairs[pi];
 	for (; k < n; k++) {
 		const struct mst__event *e = &ev[k];
-		uint64_t t = e->time, addr = e->addr, size;
+		uint64_t t = e->time, addr = e->addr, w = e->word, size;
+		unsigned func = (unsigned)(w >> 56) & 0x7f;
 		size_t i;
 
 		if (t < duration || t >= cur_end || !addr)
@@ -1431,14 +1436,14 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			__builtin_prefetch(&ev[k + EVENTS_AHEAD]);
 		if (pf && k + READ_AHEAD < n)
 			mt_live_prefetch(&lv, ev[k + READ_AHEAD].addr);
-		if (e->type == MST_REC_ALLOC) {
+		if (!(w & MST__EV_FREE)) {
 			struct mst_site *s = &m->sites[si];
 			struct site_x *sx = &m->sitex[si];
 			struct mt_block *b;
 			unsigned hb;
 
-			size = e->size;
-			if (e->func == MST_ALLOC_REALLOC || e->func == MST_ALLOC_REALLOCARRAY ||
+			size = w & MST__EV_SIZE_MAX;
+			if (func == MST_ALLOC_REALLOC || func == MST_ALLOC_REALLOCARRAY ||
 			    lv.len >= lv.grow_at)
 				break;
 			if (e->stack != site_stack) {
@@ -1457,14 +1462,14 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			if (lv.e[i].key)
 				break;        /* live already: add_alloc says so */
 			duration = t;
-			m->sum.alloc_by_func[e->func].calls++;
-			m->sum.alloc_by_func[e->func].bytes += size;
+			m->sum.alloc_by_func[func].calls++;
+			m->sum.alloc_by_func[func].bytes += size;
 			tx->pending_realloc = 0;
 			lv.e[i].key = addr;
 			lv.len++;
 			b = &lv.e[i].b;
-			*b = (struct mt_block){ .time = t, .site = si, .thread = ti };
-			mt_block_set(b, size, e->func);
+			/* the event's word is the block's size and function */
+			*b = (struct mt_block){ .size_func = w, .time = t, .site = si, .thread = ti };
 			if (sx->epoch != epoch) {
 				sx->at_peak = sx->live_bytes;
 				sx->epoch = epoch;
@@ -1502,7 +1507,7 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 			uint64_t ns;
 			unsigned lb;
 
-			if (e->func == MST_FREE_REALLOC || e->func == MST_FREE_REALLOCARRAY)
+			if (func == MST_FREE_REALLOC || func == MST_FREE_REALLOCARRAY)
 				break;
 			if (e->stack && e->stack != fs_stack) {
 				/* a free stack seen before (free_stack_index's) */
@@ -1529,11 +1534,11 @@ static inline __attribute__((always_inline)) size_t add_run(struct mst_model *m,
 				pair = &m->pairs[pi];
 			}
 			duration = t;
-			m->sum.free_by_func[e->func]++;
+			m->sum.free_by_func[func]++;
 			ts->frees++;
 			bk->frees++;
 			tx->pending_realloc = 0;
-			tx->pending_func = e->func;
+			tx->pending_func = func;
 			size = mt_block_size(b);
 			if (b->thread == ti && tx->last_alloc == addr) {
 				m->sum.temporary++;

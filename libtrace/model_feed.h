@@ -10,18 +10,46 @@
 #include "mstrace.h"
 
 /*
- * An ALLOC or FREE in 40 bytes rather than a record's 72, so that a batch
- * stays in the first-level cache while the model takes it. The fields are those of struct mst_alloc / mst_free; an ALLOC with an
- * alignment or an old address, or a thread or stack number above 32 bits,
- * is not made compact (mst__reader_events stops before it).
+ * An ALLOC or FREE in 32 bytes rather than a record's 72, so that a batch
+ * stays in the first-level cache while the model takes it, two to a cache
+ * line (the read-ahead thread writes them on one core and the model reads
+ * them on the other). The fields are those of struct mst_alloc /
+ * mst_free, the size, function and kind in one word laid out as the live
+ * set's blocks hold size and function (model_table.h). An ALLOC with an
+ * alignment, an old address or a size over MST__EV_SIZE_MAX, or a thread
+ * or stack number above 32 bits, is not made compact (mst__reader_events
+ * stops before it).
  */
+#define MST__EV_SIZE_MAX ((1ull << 56) - 1)
+#define MST__EV_FREE (1ull << 63)
+
 struct mst__event {
 	uint64_t time, addr;
-	uint64_t size;                /* ALLOC; 0 for a FREE */
+	uint64_t word;                /* ALLOC: size in the low 56 bits; the
+				       * function in the next 7; MST__EV_FREE
+				       * set for a FREE (size 0) */
 	uint32_t thread, stack;
-	uint8_t type;                 /* MST_REC_ALLOC or MST_REC_FREE */
-	uint8_t func;
 };
+
+static inline uint64_t mst__ev_word(int type, unsigned func, uint64_t size)
+{
+	return (type == MST_REC_FREE ? MST__EV_FREE : size) | (uint64_t)(func & 0x7f) << 56;
+}
+
+static inline int mst__ev_type(const struct mst__event *e)
+{
+	return e->word & MST__EV_FREE ? MST_REC_FREE : MST_REC_ALLOC;
+}
+
+static inline unsigned mst__ev_func(const struct mst__event *e)
+{
+	return (unsigned)(e->word >> 56) & 0x7f;
+}
+
+static inline uint64_t mst__ev_size(const struct mst__event *e)
+{
+	return e->word & MST__EV_FREE ? 0 : e->word & MST__EV_SIZE_MAX;
+}
 
 /*
  * Decodes up to MAX consecutive event records (ALLOC, FREE, FREE_REF) into

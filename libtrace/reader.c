@@ -1487,8 +1487,9 @@ static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
 /*
  * Decodes the event record at r->ds.rp into *O: 1; or 0 for decode_record.
  * COMPACT: also 0 for an event that struct mst__event cannot hold (wide
- * thread or stack numbers, an alignment or an old address), before the
- * delta state moves, so that mst_reader_next takes it whole. The caller
+ * thread or stack numbers, a size over MST__EV_SIZE_MAX, an alignment or
+ * an old address), before the delta state moves, so that mst_reader_next
+ * takes it whole. The caller
  * has checked fast_room().
  */
 static inline __attribute__((always_inline)) int
@@ -1555,7 +1556,7 @@ fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)
 				return 0;
 			old += addr;
 		}
-		if (compact && stack > UINT32_MAX)
+		if (compact && (stack > UINT32_MAX || size > MST__EV_SIZE_MAX))
 			return 0;
 		ds->aring[ds->nallocs++ % MST__REF_WINDOW] = addr;
 		o->type = MST_REC_ALLOC;
@@ -1733,7 +1734,7 @@ static __attribute__((noinline)) size_t pd_run(struct dstate *ds, uint64_t nstac
 			if (!x.p)
 				break;
 			y = vu1_at(x.p);
-			if (!y.p || y.v > nstacks)
+			if (!y.p || y.v > nstacks || x.v > MST__EV_SIZE_MAX)
 				break;
 			size = x.v;
 			stack = y.v;
@@ -1791,11 +1792,9 @@ static __attribute__((noinline)) size_t pd_run(struct dstate *ds, uint64_t nstac
 		ap = aq;
 		e->time = t;
 		e->addr = addr;
-		e->size = size;
+		e->word = (kind == EV_ALLOC ? size : MST__EV_FREE) | (uint64_t)EV_FUNC(info) << 56;
 		e->thread = thread;
 		e->stack = (uint32_t)stack;
-		e->type = kind == EV_ALLOC ? MST_REC_ALLOC : MST_REC_FREE;
-		e->func = (uint8_t)EV_FUNC(info);
 	}
 	sl->addr = base;
 	ds->c_slot = (size_t)(sl - ds->addrs.slots);
@@ -1945,15 +1944,16 @@ static void predecode(struct prefetch *p, struct pf_slot *s)
 			/* what mst__reader_events would stop at */
 			if ((o.thread | o.stack) > UINT32_MAX ||
 			    (o.type == MST_REC_ALLOC &&
-			     mst__alloc_extra[o.func] & (MST__X_ALIGN | MST__X_OLD))) {
+			     (mst__alloc_extra[o.func] & (MST__X_ALIGN | MST__X_OLD) ||
+			      o.size > MST__EV_SIZE_MAX))) {
 				struct pd_break *b = pd_add_break(pd, PD_EVENT);
 				if (!b)
 					return;
 				b->ev = o;
 				continue;
 			}
-			pd->ev[pd->nev++] = (struct mst__event){ o.time, o.addr, o.size,
-				(uint32_t)o.thread, (uint32_t)o.stack, (uint8_t)o.type, (uint8_t)o.func };
+			pd->ev[pd->nev++] = (struct mst__event){ o.time, o.addr,
+				mst__ev_word(o.type, o.func, o.size), (uint32_t)o.thread, (uint32_t)o.stack };
 		} else {
 			struct mst__in in = { ds->rp, ds->rend, NULL };
 			uint64_t t = mst__get_vu(&in), n = 0;
@@ -2065,8 +2065,8 @@ static int pd_next(struct mst_reader *r)
 		}
 		if (r->pd_i < pd->nev) {
 			const struct mst__event *e = &pd->ev[r->pd_i++];
-			struct fast_out o = { e->type, e->func, e->time, e->thread, e->addr,
-					      e->size, e->stack, 0, 0 };
+			struct fast_out o = { mst__ev_type(e), mst__ev_func(e), e->time, e->thread,
+					      e->addr, mst__ev_size(e), e->stack, 0, 0 };
 			rec_from_event(r, &o);
 			r->st.records++;
 			return MST_OK;
@@ -2082,7 +2082,7 @@ static int pd_next(struct mst_reader *r)
 	}
 }
 
-_Static_assert(sizeof(struct mst__event) == 40, "a compact event is five words");
+_Static_assert(sizeof(struct mst__event) == 32, "a compact event is four words");
 
 /* Up to MAX events of a chunk decoded ahead, at *EV: those before its next
  * break, which mst_reader_next gives. */
@@ -2134,11 +2134,9 @@ size_t mst__reader_events(struct mst_reader *r, struct mst__event *ev, size_t ma
 				break;
 			ev[n].time = o.time;
 			ev[n].addr = o.addr;
-			ev[n].size = o.size;
+			ev[n].word = mst__ev_word(o.type, o.func, o.size);
 			ev[n].thread = (uint32_t)o.thread;
 			ev[n].stack = (uint32_t)o.stack;
-			ev[n].type = o.type;
-			ev[n].func = o.func;
 			n++;
 		}
 		if (k < run || !run)

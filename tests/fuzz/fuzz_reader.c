@@ -157,8 +157,8 @@ static void read_ahead(struct outcome *o)
 	while (s == MST_OK) {
 		size_t n = mst__reader_events(r, ev, 256);
 		for (size_t i = 0; i < n; i++)
-			mix_event(o, ev[i].type, ev[i].time, ev[i].thread, ev[i].func,
-				  ev[i].addr, ev[i].size, ev[i].stack);
+			mix_event(o, mst__ev_type(&ev[i]), ev[i].time, ev[i].thread, mst__ev_func(&ev[i]),
+				  ev[i].addr, mst__ev_size(&ev[i]), ev[i].stack);
 		if (n)
 			continue;
 		if ((s = mst_reader_next(r, &rec)) == MST_OK)

@@ -69,17 +69,17 @@ static void read_batched(const struct membuf *m, struct run *x, size_t batch, in
 	while (x->status == MST_OK) {
 		size_t k = mst__reader_events(r, ev, batch);
 		for (size_t i = 0; i < k; i++) {
-			struct mst_record c = { .type = ev[i].type };
-			if (ev[i].type == MST_REC_ALLOC)
+			struct mst_record c = { .type = mst__ev_type(&ev[i]) };
+			if (mst__ev_type(&ev[i]) == MST_REC_ALLOC)
 				c.u.alloc = (struct mst_alloc){
 					.time = ev[i].time, .thread = ev[i].thread,
-					.func = ev[i].func, .addr = ev[i].addr,
-					.size = ev[i].size, .stack = ev[i].stack,
+					.func = mst__ev_func(&ev[i]), .addr = ev[i].addr,
+					.size = mst__ev_size(&ev[i]), .stack = ev[i].stack,
 				};
 			else
 				c.u.free = (struct mst_free){
 					.time = ev[i].time, .thread = ev[i].thread,
-					.func = ev[i].func, .addr = ev[i].addr,
+					.func = mst__ev_func(&ev[i]), .addr = ev[i].addr,
 					.stack = ev[i].stack,
 				};
 			keep(x, &c);
