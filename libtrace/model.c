@@ -929,6 +929,7 @@ int mst_model_add(struct mst_model *m, const struct mst_reader *r,
 			1000000000ull / h->ticks_per_second : 0;
 		m->flags = h->flags;
 		m->integ.forked = !!(h->flags & MST_FLAG_FORKED);
+		m->integ.own_malloc = !!(h->flags & MST_FLAG_OWN_MALLOC);
 		if (h->sample_rate_ppm && h->sample_rate_ppm < 1000000) {
 			m->sum.estimated = 1;
 			m->sum.sample_rate = (double)h->sample_rate_ppm / 1e6;

@@ -612,6 +612,30 @@ spawns: system 0, popen 0"
 	[ -z "$(ls sh.*.memscope | grep -v exec0)" ]
 }
 
+@test "a program with a malloc of its own runs; its trace is flagged and a warning names it" {
+	run --separate-stderr ms-record "$PROGS/own_malloc"
+	assert_success
+	assert_output --regexp '^own_malloc: [0-9]+ calls$'
+	t=$(one_file 'own_malloc.*.memscope')
+	local warn="ms-record: warning: '$t': $PROGS/own_malloc has a malloc of its own (a statically linked allocator), called instead of the recorder's: its allocations are not recorded"
+	[ "${stderr%%$'\n'*}" = "$warn" ] || { printf 'stderr: %s\n' "$stderr" >&2; false; }
+	[[ "${stderr#*$'\n'}" =~ ^$(wrote_re 'own_malloc\.[0-9]+\.memscope')$ ]]
+	assert_summary "$t" allocs=0 frees=0 complete=1
+	run msdump "$t"
+	assert_line --index 0 --regexp ' flags=0x8 '
+	run ms-stats -s integrity "$t"
+	assert_success
+	assert_output --partial '"own_malloc":	true'
+	run ms-stats --text "$t"
+	assert_output --partial "the program has a malloc of its own"
+	# an ordinary program's trace is not flagged
+	run --separate-stderr ms-record "$PROGS/leak"
+	assert_success
+	stderr_matches "$(wrote_re 'leak\.[0-9]+\.memscope')"
+	run ms-stats -s integrity "$(one_file 'leak.*.memscope')"
+	assert_output --partial '"own_malloc":	false'
+}
+
 @test "a daemon that closes every fd and chdirs to / still writes its trace" {
 	run --separate-stderr ms-record "$PROGS/daemon" "$SCRATCH/daemon.pid"
 	assert_success

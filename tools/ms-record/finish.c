@@ -26,7 +26,7 @@
  * not link the recorder library. */
 typedef __typeof__(memscope_salvage) *salvage_fn;
 
-int trace_inspect(const char *path, uint8_t session[16], struct trace_info *info)
+int trace_inspect(const char *path, struct trace_head *head, struct trace_info *info)
 {
 	struct mst_reader *r = NULL;
 	const struct mst_record *rec;
@@ -44,8 +44,13 @@ int trace_inspect(const char *path, uint8_t session[16], struct trace_info *info
 		mst_reader_close(r);
 		return -1;
 	}
-	if (session)
-		memcpy(session, mst_reader_header(r)->session_id, 16);
+	if (head) {
+		const struct mst_header *h = mst_reader_header(r);
+
+		memcpy(head->session, h->session_id, 16);
+		head->flags = h->flags;
+		snprintf(head->program, sizeof(head->program), "%s", h->program ? h->program : "");
+	}
 	if (info) {
 		memset(info, 0, sizeof(*info));
 		while ((status = mst_reader_next(r, &rec)) == MST_OK) {
@@ -227,6 +232,17 @@ static void shell_quote(const char *path, char *out, size_t len)
 	out[o] = '\0';
 }
 
+/* A trace whose program's own malloc ran instead of the recorder's has
+ * none of its allocations: say so rather than let it look like a program
+ * that allocates nothing. */
+static void warn_own_malloc(const char *path, const struct trace_head *h)
+{
+	if (h->flags & MST_FLAG_OWN_MALLOC)
+		msc_warn("'%s': %s has a malloc of its own (a statically linked allocator), "
+			 "called instead of the recorder's: its allocations are not recorded",
+			 path, h->program[0] ? h->program : "the program");
+}
+
 /* Adds the matches of PATTERN not seen yet to *seen (a glob_t). */
 static void collect(const char *pattern, glob_t *g, int *first)
 {
@@ -239,6 +255,7 @@ int summary_print(const char *template, const char *others_tmpl, long pid,
 {
 	char main_path[PATH_MAX], pat[PATH_MAX + 32], pidbuf[32], stem[PATH_MAX];
 	char evbuf[32], szbuf[32], quoted[PATH_MAX + 16];
+	struct trace_head head;
 	struct trace_info info;
 	const char *shown;
 	glob_t g;
@@ -270,16 +287,19 @@ int summary_print(const char *template, const char *others_tmpl, long pid,
 	}
 	/* -q reads no more than the header: no line to print the counts on. */
 	memset(&info, 0, sizeof(info));
-	have_main = trace_inspect(main_path, NULL, quiet ? NULL : &info) == 0;
+	have_main = trace_inspect(main_path, &head, quiet ? NULL : &info) == 0;
+	if (have_main && !quiet)
+		warn_own_malloc(main_path, &head);
 	shown = main_path;
 	for (i = 0; !first && i < g.gl_pathc; i++) {
-		uint8_t sid[16];
 		const char *p = g.gl_pathv[i];
 		int dup = strcmp(p, main_path) == 0;
 		for (j = 0; j < i && !dup; j++)
 			dup = strcmp(p, g.gl_pathv[j]) == 0;
-		if (dup || trace_inspect(p, sid, NULL) != 0 || memcmp(sid, session, 16) != 0)
+		if (dup || trace_inspect(p, &head, NULL) != 0 || memcmp(head.session, session, 16) != 0)
 			continue;
+		if (!quiet)
+			warn_own_malloc(p, &head);
 		if (!have_main && others == 0) {
 			/* The program's own image left no trace (it exec'd
 			 * something untraceable): report the first one found. */

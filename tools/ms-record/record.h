@@ -38,10 +38,17 @@ struct trace_info {
 	char error[256];         /* reader's detail when status < 0 */
 };
 
-/* Reads PATH through libtrace: its session id into SESSION (may be NULL)
- * and, when INFO is not NULL, its event count. Returns 0, -1 when it is not
- * a readable trace. */
-int trace_inspect(const char *path, uint8_t session[16], struct trace_info *info);
+/* What summary_print takes from a trace's header. */
+struct trace_head {
+	uint8_t session[16];
+	uint64_t flags;          /* MST_FLAG_* */
+	char program[256];
+};
+
+/* Reads PATH through libtrace: its header into HEAD (may be NULL) and,
+ * when INFO is not NULL, its event count. Returns 0, -1 when it is not a
+ * readable trace. */
+int trace_inspect(const char *path, struct trace_head *head, struct trace_info *info);
 
 /*
  * Finishes every "*.spool" file left in SPOOL_DIR by processes that died

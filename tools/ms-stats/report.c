@@ -826,6 +826,7 @@ static cJSON *integrity_json(const struct trace *t)
 	cJSON_AddBoolToObject(o, "unknown_frees_expected", s->estimated || in.forked);
 	json_add_u64(o, "double_allocations", in.double_allocs);
 	cJSON_AddBoolToObject(o, "forked", in.forked);
+	cJSON_AddBoolToObject(o, "own_malloc", in.own_malloc);
 	cJSON_AddStringToObject(o, "note",
 		"on a complete, unsampled recording of a process that did not fork, "
 		"unknown_frees and double_allocations are 0");

@@ -224,9 +224,12 @@ static void one(FILE *f, const struct trace *t, const struct report_opts *o)
 	if (nt > o->top)
 		fprintf(f, "  ... %zu more\n", nt - o->top);
 
-	if (in.truncated || in.dropped_events || in.double_allocs ||
+	if (in.truncated || in.dropped_events || in.double_allocs || in.own_malloc ||
 	    (in.unknown_frees && !s->estimated && !in.forked) || in.read_status < 0) {
 		fprintf(f, "\nIntegrity:\n");
+		if (in.own_malloc)
+			fprintf(f, "  the program has a malloc of its own (a statically linked allocator),\n"
+				"  called instead of the recorder's: its allocations are not recorded\n");
 		if (in.truncated)
 			fprintf(f, "  trace is truncated%s%s: figures cover what was recorded\n",
 				in.read_error[0] ? ": " : "", in.read_error);

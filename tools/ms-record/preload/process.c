@@ -32,6 +32,7 @@
 char hdr_program[SPOOL_PATH_MAX];
 char hdr_allocator[16] = "unknown";
 char hdr_hostname[256];
+int hdr_own_malloc;                 /* MST_FLAG_OWN_MALLOC */
 char *hdr_argbuf;
 size_t hdr_arglen;
 
@@ -416,12 +417,14 @@ static void read_cmdline(void)
 	close(fd);
 }
 
-static void detect_allocator(void)
+/* OWN: the program's own malloc answers (own_malloc), not the one the
+ * hooks would call. */
+static void detect_allocator(int own)
 {
 	Dl_info info;
 	const char *name = NULL;
 
-	if (dladdr((void *)real.malloc, &info) && info.dli_fname)
+	if (!own && dladdr((void *)real.malloc, &info) && info.dli_fname)
 		name = info.dli_fname;
 	if (name && strstr(name, "jemalloc"))
 		strcpy(hdr_allocator, "jemalloc");
@@ -439,6 +442,31 @@ static void detect_allocator(void)
 		strcpy(hdr_allocator, "glibc");
 }
 
+/*
+ * Whether the program's own malloc or free comes before the recorder's.
+ * An executable is searched before the preloaded libraries, so one that
+ * defines malloc itself (a statically linked jemalloc, as rustc's) gets
+ * every call, libc's and libstdc++'s included, and the hooks none: the
+ * trace then says so, rather than showing a program that allocates
+ * nothing.
+ */
+static int own_malloc(void)
+{
+	static const char *const names[] = { "malloc", "free", "calloc", "realloc" };
+	Dl_info self, first;
+	size_t i;
+
+	if (!dladdr((void *)own_malloc, &self))
+		return 0;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		void *p = dlsym(RTLD_DEFAULT, names[i]);
+
+		if (p && dladdr(p, &first) && first.dli_fbase != self.dli_fbase)
+			return 1;
+	}
+	return 0;
+}
+
 static void header_strings(void)
 {
 	ssize_t n = readlink("/proc/self/exe", hdr_program, sizeof(hdr_program) - 1);
@@ -447,7 +475,8 @@ static void header_strings(void)
 	if (gethostname(hdr_hostname, sizeof(hdr_hostname) - 1))
 		hdr_hostname[0] = 0;
 	read_cmdline();
-	detect_allocator();
+	hdr_own_malloc = own_malloc();
+	detect_allocator(hdr_own_malloc);
 }
 
 /* ---- modules ---- */

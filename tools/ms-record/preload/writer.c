@@ -56,6 +56,7 @@ static struct mallinfo2 (*mallinfo2_fn)(void);
 
 /* The header's strings, kept for the whole run. */
 extern char hdr_program[], hdr_allocator[], hdr_hostname[];
+extern int hdr_own_malloc;
 extern char *hdr_argbuf;
 extern size_t hdr_arglen;
 
@@ -381,7 +382,8 @@ int writer_header(void)
 	h->stack_depth = (uint64_t)cfg.depth;
 	h->flags = (cfg.forked ? MST_FLAG_FORKED : 0) |
 		   (cfg.exec_generation ? MST_FLAG_EXECED : 0) |
-		   (cfg.drop ? MST_FLAG_DROP_MODE : 0);
+		   (cfg.drop ? MST_FLAG_DROP_MODE : 0) |
+		   (hdr_own_malloc ? MST_FLAG_OWN_MALLOC : 0);
 	h->exec_generation = (uint64_t)cfg.exec_generation;
 	h->allocator = hdr_allocator;
 	h->hostname = hdr_hostname;
