@@ -660,11 +660,14 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 		m->sum.reallocs++;
 		if (a->old_addr && a->old_addr != a->addr &&
 		    tx->pending_realloc == a->old_addr) {
-			/* The FREE half of a moved realloc: one call, no free. */
+			/* The FREE half of a moved realloc: one call, no free.
+			 * It ended the old block already; another thread may
+			 * have been given its address since (the call can take
+			 * a while: mremap, a thread descheduled), and that block
+			 * is not this realloc's to end. */
 			m->sum.free_by_func[tx->pending_func]--;
 			ts->frees--;
-		}
-		if (a->old_addr) {
+		} else if (a->old_addr) {
 			/* In place (old == new) or a FREE that never came:
 			 * the old block ends here without being a free. */
 			b = mt_live_find(&m->live, a->old_addr);

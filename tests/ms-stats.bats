@@ -46,6 +46,13 @@ validate() { # schema-name json-file
 	assert_output ''
 }
 
+@test "realloc: another thread given a moving realloc's old address keeps its block" {
+	golden realloc-reuse
+	run ms-stats --no-symbols --check 'reallocs == 1 && frees == 1 && allocations == 3 && peak_bytes == 230 && leaked_bytes == 200 && unknown_frees == 0 && double_allocs == 0' realloc-reuse.memscope
+	assert_success
+	assert_output ''
+}
+
 @test "a truncated trace warns and exits 0; --strict fails with 1" {
 	golden truncated
 	run --separate-stderr ms-stats --no-symbols -s summary truncated.memscope

@@ -38,6 +38,21 @@ load test_helper
 	assert_line complete=1
 }
 
+@test "msdump --summary: another thread given a moving realloc's old address keeps its block" {
+	mkgolden realloc-reuse "$BATS_TEST_TMPDIR/r.memscope"
+	run msdump --summary "$BATS_TEST_TMPDIR/r.memscope"
+	assert_success
+	assert_line allocs=3
+	assert_line frees=1
+	assert_line reallocs=1
+	assert_line bytes_allocated=330
+	assert_line live_bytes_at_end=200
+	assert_line live_allocs_at_end=1
+	assert_line peak_bytes=230
+	assert_line unknown_frees=0
+	assert_line double_allocs=0
+}
+
 @test "msdump: reads standard input, with no argument and with -" {
 	run sh -c 'msdump --summary < "$1" | grep ^allocs=; msdump - < "$1" | wc -l' sh "$FIXTURES/valid-small.memscope"
 	assert_success

@@ -5,6 +5,7 @@
  *
  *   mkgolden SCENARIO FILE      scenarios: basic realloc threads sampled
  *                               unknown truncated modules symbols churn
+ *                               realloc-reuse (figures in its comment)
  *   mkgolden churn FILE N       N rounds of a steady allocation churn, for
  *                               throughput and flat-memory benchmarks
  *   mkgolden bulk FILE K        2^K blocks live at once, then all freed
@@ -179,6 +180,27 @@ static void realloc_scn(void)
 	free_f(MS(7), 1, MST_FREE_REALLOC, 0x3000, 0);
 	release(MS(8), 2, 0x9000);
 	end(MS(9));
+}
+
+/* A realloc that moves, and another thread given its old address between
+ * the realloc's FREE and its ALLOC (the call took a while: glibc's mremap
+ * of a large block, the thread descheduled), holding it past the ALLOC.
+ * Figures (not in tests/golden): allocations 3 (1 realloc), frees 1,
+ * 330 bytes allocated, peak 230 (30 + 200), 200 bytes live at the end in
+ * 1 block (0x2000), no unknown free, no double allocation. */
+static void realloc_reuse(void)
+{
+	uint64_t s;
+	header(1000000, MST_UNWIND_FP);
+	thread(0, 1, 100, NULL);
+	thread(0, 2, 101, NULL);
+	s = stack(0, 0x1000);
+	alloc(MS(1), 1, 0x1000, 100, s);
+	free_f(MS(2), 1, MST_FREE_REALLOC, 0x1000, 0);
+	alloc(MS(3), 2, 0x1000, 30, s);
+	alloc_f(MS(4), 1, MST_ALLOC_REALLOC, 0x2000, 200, s, 0x1000);
+	release(MS(5), 2, 0x1000);
+	end(MS(6));
 }
 
 /* Frees of memory another thread allocated. */
@@ -404,6 +426,8 @@ int main(int argc, char **argv)
 		basic();
 	else if (!strcmp(scn, "realloc"))
 		realloc_scn();
+	else if (!strcmp(scn, "realloc-reuse"))
+		realloc_reuse();
 	else if (!strcmp(scn, "threads"))
 		threads();
 	else if (!strcmp(scn, "sampled"))

@@ -378,9 +378,14 @@ static int sum_record(struct summary *s, const struct mst_record *rec)
 		if (mst_alloc_func_is_realloc(a->func)) {
 			s->reallocs++;
 			if (a->old_addr && a->old_addr != a->addr) {
+				/* Moved without a FREE first: end the old block.
+				 * After its FREE, a block live at the old address
+				 * is another one (another thread got the address
+				 * back while this call ran). */
+				int freed = map_get(&s->pending, a->old_addr, NULL);
+
 				map_del(&s->pending, a->old_addr);
-				/* Moved without a FREE first: end the old block. */
-				if (map_get(&s->live, a->old_addr, &size)) {
+				if (!freed && map_get(&s->live, a->old_addr, &size)) {
 					s->live_bytes -= size;
 					map_del(&s->live, a->old_addr);
 				}

@@ -521,6 +521,33 @@ static void realloc_rules(void)
 		CHECK(in.truncated && !in.complete, "reader status truncated is reported");
 	}
 	mst_model_free(m);
+
+	/* Thread 1's realloc moves 0x100 (its FREE half first); before its
+	 * ALLOC half, thread 2 is given 0x100 and keeps it (perl ithreads,
+	 * glibc's mremap of a large block, a thread descheduled in between):
+	 * that block is thread 2's, not the realloc's old one. */
+	mst_model_new(&m, NULL);
+	r.type = MST_REC_HEADER;
+	feed(m, &r);
+	r.type = MST_REC_ALLOC;
+	r.u.alloc = (struct mst_alloc){ 1, 1, MST_ALLOC_MALLOC, 0x100, 10, 1, 0, 0 };
+	feed(m, &r);
+	r.type = MST_REC_FREE;
+	r.u.free = (struct mst_free){ 2, 1, MST_FREE_REALLOC, 0x100, 0 };
+	feed(m, &r);
+	r.type = MST_REC_ALLOC;
+	r.u.alloc = (struct mst_alloc){ 3, 2, MST_ALLOC_MALLOC, 0x100, 30, 1, 0, 0 };
+	feed(m, &r);
+	r.type = MST_REC_ALLOC;
+	r.u.alloc = (struct mst_alloc){ 4, 1, MST_ALLOC_REALLOC, 0x200, 20, 1, 0, 0x100 };
+	feed(m, &r);
+	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
+	s = mst_model_summary(m);
+	CHECK(s->end_bytes == 50 && s->end_allocations == 2 && s->frees == 0,
+	      "a moved realloc leaves the block another thread got at its old address "
+	      "(%llu bytes in %llu blocks live, %llu frees)", (unsigned long long)s->end_bytes,
+	      (unsigned long long)s->end_allocations, (unsigned long long)s->frees);
+	mst_model_free(m);
 }
 
 static void count_live(void *ctx, const struct mst_live_block *b)
