@@ -14,7 +14,7 @@ setup() {
 	unset MEMSCOPE_OUTPUT MEMSCOPE_SAMPLE_RATE MEMSCOPE_UNWIND MEMSCOPE_STACK_DEPTH \
 		MEMSCOPE_MAX_OVERHEAD MEMSCOPE_DROP MEMSCOPE_RSS_INTERVAL MEMSCOPE_FOLLOW \
 		MEMSCOPE_SESSION MEMSCOPE_SPOOL_DIR MEMSCOPE_LOG MEMSCOPE_SALVAGE \
-		MEMSCOPE_PID0 MEMSCOPE_EXEC_GENERATION
+		MEMSCOPE_PID0 MEMSCOPE_EXEC_GENERATION MEMSCOPE_CLOCK
 }
 
 # A test that failed half-way must not leave a paused program holding
@@ -486,6 +486,31 @@ print(len(x))'
 	assert_line --regexp '^end .*reason=exec status=0 '
 	[[ "${lines[-1]}" =~ ^end\ .*reason=salvaged\ status=-1 ]]
 	[ "$(sumval "$t" unknown_frees)" = 0 ]
+}
+
+# duration_ms of trace $1, in whole ms
+duration_of() {
+	ms-stats --no-symbols -s summary "$1" | sed -n 's/.*"duration_ms":[^0-9]*\([0-9]*\).*/\1/p'
+}
+
+@test "the clock's rate passes to the processes the program runs (MEMSCOPE_CLOCK), a bad value is measured anew" {
+	run rec sh -c 'echo "$MEMSCOPE_CLOCK"'
+	assert_success
+	assert_output --regexp '^(tsc [0-9]+|mono)$'
+	[[ "$output" == tsc* ]] || skip "no usable TSC: the monotonic clock needs no measurement"
+	mult=${output#tsc }
+	rm -f "$SCRATCH"/t.*.memscope
+	# a rate taken from the variable, not measured: ticks twice as long,
+	# a run twice as long
+	run rec MEMSCOPE_CLOCK="tsc $((mult * 2))" sleep 0.3
+	assert_success
+	d=$(duration_of "$(the_trace)")
+	[ "$d" -ge 540 ] && [ "$d" -le 900 ] || { echo "duration $d ms" >&2; false; }
+	rm -f "$SCRATCH"/t.*.memscope
+	run rec MEMSCOPE_CLOCK="tsc 5" sleep 0.3
+	assert_success
+	d=$(duration_of "$(the_trace)")
+	[ "$d" -ge 270 ] && [ "$d" -le 450 ] || { echo "duration $d ms" >&2; false; }
 }
 
 @test "preloaded by hand, the recorder adds its variables to the environment without an allocation the program later frees unseen" {

@@ -134,6 +134,14 @@ int spool_create(void)
 		log_error("cannot map '%s': %s", spool_path, strerror(errno));
 		goto fail;
 	}
+	/* No read-ahead: the spool starts as one hole and its pages are
+	 * first touched by writes, which in a shared file mapping fault the
+	 * page in as a read would, with read-ahead around it: the kernel
+	 * filled the page cache with zeroed pages nobody touched and evicted
+	 * them at the end (some 20 ms of kernel time a process on ext4, most
+	 * of a short program's cost, a shell script's child processes each
+	 * paying it). */
+	madvise(p, total, MADV_RANDOM);
 	/* spool_fault()'s bitmap; without it a full filesystem still kills */
 	fault_page = (size_t)sysconf(_SC_PAGESIZE);
 	fault_map = mmap(NULL, total / fault_page / 8 + 1, PROT_READ | PROT_WRITE,
