@@ -115,6 +115,37 @@ for T in 1 8; do
 		}'
 	done
 done
+# A shell script's commands: every process a tracer follows pays its
+# start (libraries, spool and trace files, clock, writer thread) and end.
+PROCS=${PROCS:-100}
+script() { # variant
+	rm -rf "$W/sh" && mkdir "$W/sh"
+	s=$(now)
+	case $1 in
+	base) sh -c "i=0; while [ \$i -lt $PROCS ]; do /bin/true; i=\$((i + 1)); done" ;;
+	dwarf) "$REC" -q -o "$W/sh/t.%p.memscope" sh -c "i=0; while [ \$i -lt $PROCS ]; do /bin/true; i=\$((i + 1)); done" ;;
+	heaptrack) heaptrack -o "$W/sh/ht" sh -c "i=0; while [ \$i -lt $PROCS ]; do /bin/true; i=\$((i + 1)); done" >/dev/null 2>&1 ;;
+	esac
+	e=$(now)
+	echo "$(( (e - s) / 1000 ))" >> "$W/script-$1.us"
+}
+SV="base dwarf"
+[ $HAVE_HT -eq 1 ] && SV="$SV heaptrack"
+i=0
+while [ $i -lt "$REPS" ]; do
+	for v in $SV; do script "$v"; done
+	i=$((i + 1))
+done
+echo
+echo "== a shell loop running /bin/true $PROCS times (each run a process to follow)"
+printf '%-10s %9s %16s\n' variant median_s ms_per_process
+sb=$(median "$W/script-base.us")
+for v in $SV; do
+	awk -v v="$v" -v m="$(median "$W/script-$v.us")" -v b="$sb" -v n="$PROCS" 'BEGIN {
+		printf "%-10s %9.3f %16.2f\n", v, m / 1e6, (m - b) / 1000 / n }'
+done
+echo "(ms-record writes a trace for each process; heaptrack records the shell alone)"
+
 echo
 echo "goals: dwarf >= 4x less overhead per pair than heaptrack; 8 threads <= 2x"
 echo "slowdown; --unwind none < 25 ns per pair; bytes per event within 2x of heaptrack's"
