@@ -158,7 +158,10 @@ $(O)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay_driver.c $(LIB_A)
 PROG_FLAGS = -O0 -g -fno-omit-frame-pointer -Wall -Itools/ms-record/include -pthread
 $(O)/tests/programs/%: tests/programs/%.c
 	@mkdir -p $(@D)
-	$(CC) $(PROG_FLAGS) -o $@ $< -ldl
+	$(CC) $(PROG_FLAGS) $(PROG_EXTRA) -o $@ $< -ldl
+
+# a position-dependent program that takes malloc's address (as python3 does)
+$(O)/tests/programs/malloc_pointer: PROG_EXTRA = -fno-pie -no-pie
 
 $(O)/tests/programs/%: tests/programs/%.cc
 	@mkdir -p $(@D)

@@ -636,6 +636,20 @@ spawns: system 0, popen 0"
 	assert_output --partial '"own_malloc":	false'
 }
 
+@test "a position-dependent program that takes malloc's address is not taken for one with its own" {
+	# the premise: malloc is undefined in it, with its PLT entry as value
+	run readelf -W --dyn-syms "$PROGS/malloc_pointer"
+	assert_line --regexp ' 0*[1-9a-f][0-9a-f]* +0 FUNC +GLOBAL +DEFAULT +UND malloc'
+	run --separate-stderr ms-record "$PROGS/malloc_pointer"
+	assert_success
+	assert_output "malloc_pointer: done"
+	stderr_matches "$(wrote_re 'malloc_pointer\.[0-9]+\.memscope')"
+	t=$(one_file 'malloc_pointer.*.memscope')
+	assert_summary "$t" allocs=3 frees=2 complete=1
+	run msdump "$t"
+	assert_line --index 0 --regexp ' flags=0x0 '
+}
+
 @test "a daemon that closes every fd and chdirs to / still writes its trace" {
 	run --separate-stderr ms-record "$PROGS/daemon" "$SCRATCH/daemon.pid"
 	assert_success

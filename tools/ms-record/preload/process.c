@@ -490,7 +490,10 @@ static void detect_allocator(int own)
  * defines malloc itself (a statically linked jemalloc, as rustc's) gets
  * every call, libc's and libstdc++'s included, and the hooks none: the
  * trace then says so, rather than showing a program that allocates
- * nothing.
+ * nothing. A program built without -fPIE that takes malloc's address
+ * (python3 does) has a PLT entry for it that stands for malloc's address
+ * everywhere, so that is what the lookup finds; its symbol is undefined
+ * there, and its calls still reach the hooks.
  */
 static int own_malloc(void)
 {
@@ -502,8 +505,10 @@ static int own_malloc(void)
 		return 0;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		void *p = dlsym(RTLD_DEFAULT, names[i]);
+		const ElfW(Sym) *sym = NULL;
 
-		if (p && dladdr(p, &first) && first.dli_fbase != self.dli_fbase)
+		if (p && dladdr1(p, &first, (void **)&sym, RTLD_DL_SYMENT) &&
+		    first.dli_fbase != self.dli_fbase && !(sym && sym->st_shndx == SHN_UNDEF))
 			return 1;
 	}
 	return 0;
