@@ -21,7 +21,7 @@ validate() { # schema-name json-file
 }
 
 @test "golden: every scenario matches its hand-computed figures and the schema" {
-	for s in basic realloc threads sampled unknown truncated modules; do
+	for s in basic realloc threads sampled unknown dropped truncated modules; do
 		golden "$s"
 		ms-stats --no-symbols "$s.memscope" > "$s.json" 2>/dev/null
 		run /usr/bin/python3 "$GOLDEN/subset.py" "$GOLDEN/$s.json" "$s.json"
@@ -180,7 +180,13 @@ print(len(d["processes"]), t["allocations"], t["bytes_allocated"], t["leaked_byt
 	assert_success
 	assert_output --partial '1 frees of addresses never allocated'
 	assert_output --partial '1 allocations of an address already live'
+	# with events dropped, those are what dropping does: it says so alone
+	golden dropped
+	run ms-stats --no-symbols --text dropped.memscope
+	assert_success
 	assert_output --partial '5 events dropped by the recorder'
+	refute_output --partial 'never allocated'
+	refute_output --partial 'already live'
 }
 
 @test "errors: missing file, not a trace, unknown option, full output" {

@@ -4,7 +4,7 @@
  * exercises one rule of the analysis model.
  *
  *   mkgolden SCENARIO FILE      scenarios: basic realloc threads sampled
- *                               unknown truncated modules symbols churn
+ *                               unknown dropped truncated modules symbols churn
  *                               realloc-reuse (figures in its comment)
  *   mkgolden churn FILE N       N rounds of a steady allocation churn, for
  *                               throughput and flat-memory benchmarks
@@ -241,9 +241,11 @@ static void sampled(void)
 	end(MS(5));
 }
 
-/* A free of an unknown address, an allocation of a live address, and
- * events the recorder dropped (drop mode). */
-static void unknown(void)
+/* A free of an unknown address and an allocation of a live address; with
+ * DROPPED (drop mode: events the recorder dropped, counted), the same
+ * sequence, where both are expected (the dropped events may have been the
+ * allocation freed and the free of the block allocated again). */
+static void unknown(int dropped)
 {
 	struct mst_record r = { .type = MST_REC_DROPPED };
 	uint64_t s;
@@ -251,11 +253,13 @@ static void unknown(void)
 	thread(0, 1, 100, NULL);
 	s = stack(0, 0x1000);
 	alloc(MS(1), 1, 0x1000, 100, s);
-	r.u.dropped.time = MS(1.5);
-	r.u.dropped.thread = 1;
-	r.u.dropped.events = 5;
-	r.u.dropped.bytes = 500;
-	add(&r);
+	if (dropped) {
+		r.u.dropped.time = MS(1.5);
+		r.u.dropped.thread = 1;
+		r.u.dropped.events = 5;
+		r.u.dropped.bytes = 500;
+		add(&r);
+	}
 	release(MS(2), 1, 0x5000);
 	alloc(MS(3), 1, 0x1000, 50, s);
 	release(MS(4), 1, 0x1000);
@@ -433,7 +437,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(scn, "sampled"))
 		sampled();
 	else if (!strcmp(scn, "unknown"))
-		unknown();
+		unknown(0);
+	else if (!strcmp(scn, "dropped"))
+		unknown(1);
 	else if (!strcmp(scn, "truncated"))
 		truncated();
 	else if (!strcmp(scn, "modules"))

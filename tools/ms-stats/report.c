@@ -823,12 +823,16 @@ static cJSON *integrity_json(const struct trace *t)
 	json_add_u64(o, "dropped_events", in.dropped_events);
 	json_add_u64(o, "dropped_bytes", in.dropped_bytes);
 	json_add_u64(o, "unknown_frees", in.unknown_frees);
-	cJSON_AddBoolToObject(o, "unknown_frees_expected", s->estimated || in.forked);
+	/* a free whose allocation was not recorded: sampled out, inherited
+	 * by a fork, or dropped (--drop) */
+	cJSON_AddBoolToObject(o, "unknown_frees_expected",
+			      s->estimated || in.forked || in.dropped_events);
 	json_add_u64(o, "double_allocations", in.double_allocs);
 	cJSON_AddBoolToObject(o, "forked", in.forked);
 	cJSON_AddBoolToObject(o, "own_malloc", in.own_malloc);
 	cJSON_AddStringToObject(o, "note",
-		"on a complete, unsampled recording of a process that did not fork, "
+		"on a complete, unsampled recording of a process that did not fork "
+		"and dropped no events, "
 		"unknown_frees and double_allocations are 0");
 	return o;
 }
