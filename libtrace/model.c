@@ -48,6 +48,8 @@ struct thread_x {
 	uint64_t pending_realloc;     /* address freed by a realloc FREE of this
 				       * thread, until its ALLOC arrives */
 	uint8_t pending_func;
+	uint8_t pending_counted;      /* that FREE counted as a free (not one of
+				       * a block a sampled trace left out) */
 	int row;                      /* timeline series row, -1 "other" */
 	uint32_t *tasks;              /* stack of open task indexes */
 	size_t ntasks, tasks_cap;
@@ -661,12 +663,15 @@ static inline __attribute__((always_inline)) int add_alloc(struct mst_model *m,
 		if (a->old_addr && a->old_addr != a->addr &&
 		    tx->pending_realloc == a->old_addr) {
 			/* The FREE half of a moved realloc: one call, no free.
-			 * It ended the old block already; another thread may
-			 * have been given its address since (the call can take
-			 * a while: mremap, a thread descheduled), and that block
-			 * is not this realloc's to end. */
-			m->sum.free_by_func[tx->pending_func]--;
-			ts->frees--;
+			 * It ended the old block already (or found none, in a
+			 * sampled trace); another thread may have been given
+			 * its address since (the call can take a while: mremap,
+			 * a thread descheduled), and that block is not this
+			 * realloc's to end. */
+			if (tx->pending_counted) {
+				m->sum.free_by_func[tx->pending_func]--;
+				ts->frees--;
+			}
 		} else if (a->old_addr) {
 			/* In place (old == new) or a FREE that never came:
 			 * the old block ends here without being a free. */
@@ -814,6 +819,7 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 	bk->has_data = 1;
 	tx->pending_realloc = is_realloc ? f->addr : 0;
 	tx->pending_func = f->func < 8 ? f->func : 0;
+	tx->pending_counted = 1;
 	if (!f->addr)
 		return MST_OK;        /* free(NULL): a call, no block */
 
@@ -836,7 +842,7 @@ static inline __attribute__((always_inline)) int add_free(struct mst_model *m,
 				m->sum.free_by_func[f->func]--;
 			ts->frees--;
 			bk->frees--;
-			tx->pending_realloc = 0;
+			tx->pending_counted = 0;
 		}
 		return MST_OK;
 	}

@@ -105,7 +105,8 @@ enum mst_unwinder { MST_UNWIND_NONE = 0, MST_UNWIND_FP = 1, MST_UNWIND_DWARF = 2
 #define MST_FLAG_FORKED 0x1u
 #define MST_FLAG_EXECED 0x2u
 #define MST_FLAG_DROP_MODE 0x4u
-#define MST_FLAG_OWN_MALLOC 0x8u     /* the program's malloc ran, not the recorder's */
+#define MST_FLAG_OWN_MALLOC 0x8u     /* malloc and free went to an allocator
+					* ahead of the recorder */
 
 struct mst_header {
 	uint16_t major, minor;        /* filled by the reader; ignored by the writer */

@@ -239,8 +239,8 @@ struct mst_integrity {
 	int read_status;              /* final mst_reader_next status */
 	char read_error[256];         /* its detail, "" when none */
 	int forked;                   /* header flag: inherited heap */
-	int own_malloc;               /* header flag: the program's own malloc
-				       * ran, unseen by the recorder */
+	int own_malloc;               /* header flag: malloc and free went to an
+				       * allocator ahead of the recorder */
 };
 void mst_model_integrity(const struct mst_model *m, struct mst_integrity *in);
 

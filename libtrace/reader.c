@@ -8,7 +8,7 @@
  * left of the chunk before anything is allocated; the reader's memory is
  * one chunk's payload and decoded bytes (at most 16 MiB each), or five
  * chunks' with read-ahead (mst__reader_prefetch) and the events of four
- * decoded ahead (at most 14 MiB each), 512 KiB for the addresses FREE_REF
+ * decoded ahead (at most 12 MiB each), 512 KiB for the addresses FREE_REF
  * records may name, plus tables that grow with distinct stacks, modules
  * and threads.
  */
@@ -1813,7 +1813,7 @@ static __attribute__((noinline)) size_t pd_run(struct dstate *ds, uint64_t nstac
 
 /* Largest chunk decoded ahead (ms-record writes 256 KiB ones, earlier
  * versions 1 MiB, and a record may end a chunk a little past that), so
- * that its events take at most about 14 MiB a slot. A larger one ends
+ * that its events take at most about 12 MiB a slot. A larger one ends
  * decoding ahead. */
 #define PD_MAX_RAW ((1u << 20) + (64u << 10))
 

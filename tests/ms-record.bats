@@ -617,7 +617,7 @@ spawns: system 0, popen 0"
 	assert_success
 	assert_output --regexp '^own_malloc: [0-9]+ calls$'
 	t=$(one_file 'own_malloc.*.memscope')
-	local warn="ms-record: warning: '$t': $PROGS/own_malloc has a malloc of its own (a statically linked allocator), called instead of the recorder's: its allocations are not recorded"
+	local warn="ms-record: warning: '$t': $PROGS/own_malloc: malloc and free went to an allocator ahead of the recorder (the program's own, or one preloaded first): those calls are not in the trace"
 	[ "${stderr%%$'\n'*}" = "$warn" ] || { printf 'stderr: %s\n' "$stderr" >&2; false; }
 	[[ "${stderr#*$'\n'}" =~ ^$(wrote_re 'own_malloc\.[0-9]+\.memscope')$ ]]
 	assert_summary "$t" allocs=0 frees=0 complete=1
@@ -627,13 +627,25 @@ spawns: system 0, popen 0"
 	assert_success
 	assert_output --partial '"own_malloc":	true'
 	run ms-stats --text "$t"
-	assert_output --partial "the program has a malloc of its own"
+	assert_output --partial "malloc and free went to an allocator ahead of the recorder"
 	# an ordinary program's trace is not flagged
 	run --separate-stderr ms-record "$PROGS/leak"
 	assert_success
 	stderr_matches "$(wrote_re 'leak\.[0-9]+\.memscope')"
 	run ms-stats -s integrity "$(one_file 'leak.*.memscope')"
 	assert_output --partial '"own_malloc":	false'
+}
+
+@test "a program whose own malloc forwards to the next one is recorded, not flagged" {
+	run --separate-stderr ms-record "$PROGS/malloc_forward"
+	assert_success
+	assert_output --regexp '^malloc_forward: [0-9]+ calls forwarded$'
+	stderr_matches "$(wrote_re 'malloc_forward\.[0-9]+\.memscope')"
+	t=$(one_file 'malloc_forward.*.memscope')
+	run msdump "$t"
+	assert_line --index 0 --regexp ' flags=0x0 '
+	assert_line --regexp '^alloc .* func=malloc .* size=100 '
+	assert_line --regexp '^alloc .* func=malloc .* size=200 '
 }
 
 @test "a position-dependent program that takes malloc's address is not taken for one with its own" {

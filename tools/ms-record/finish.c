@@ -232,15 +232,15 @@ static void shell_quote(const char *path, char *out, size_t len)
 	out[o] = '\0';
 }
 
-/* A trace whose program's own malloc ran instead of the recorder's has
- * none of its allocations: say so rather than let it look like a program
- * that allocates nothing. */
+/* A trace whose program's calls to malloc and free went to an allocator
+ * ahead of the recorder lacks them: say so rather than let it look like a
+ * program that allocates little. */
 static void warn_own_malloc(const char *path, const struct trace_head *h)
 {
 	if (h->flags & MST_FLAG_OWN_MALLOC)
-		msc_warn("'%s': %s has a malloc of its own (a statically linked allocator), "
-			 "called instead of the recorder's: its allocations are not recorded",
-			 path, h->program[0] ? h->program : "the program");
+		msc_warn("'%s': %s: malloc and free went to an allocator ahead of the recorder "
+			 "(the program's own, or one preloaded first): those calls are not in "
+			 "the trace", path, h->program[0] ? h->program : "the program");
 }
 
 /* Adds the matches of PATTERN not seen yet to *seen (a glob_t). */

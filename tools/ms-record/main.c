@@ -331,6 +331,9 @@ static void child_exec(const struct options *o, const char *path, const char *pr
 	 * program may later realloc (setenv does): a block it never saw
 	 * allocated, counted as an unknown free. */
 	unsetenv("MEMSCOPE_SALVAGE");
+	/* the run's first process measures the clock for the others: a
+	 * value an earlier run or a person left is not taken on trust */
+	unsetenv("MEMSCOPE_CLOCK");
 	{
 		char pid0[24];
 

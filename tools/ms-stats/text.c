@@ -230,8 +230,8 @@ static void one(FILE *f, const struct trace *t, const struct report_opts *o)
 	    (in.unknown_frees && !expected) || in.read_status < 0) {
 		fprintf(f, "\nIntegrity:\n");
 		if (in.own_malloc)
-			fprintf(f, "  the program has a malloc of its own (a statically linked allocator),\n"
-				"  called instead of the recorder's: its allocations are not recorded\n");
+			fprintf(f, "  malloc and free went to an allocator ahead of the recorder (the program's\n"
+				"  own, or one preloaded first): those calls are not in the trace\n");
 		if (in.truncated)
 			fprintf(f, "  trace is truncated%s%s: figures cover what was recorded\n",
 				in.read_error[0] ? ": " : "", in.read_error);

@@ -223,10 +223,13 @@ EXPORT void *malloc(size_t n)
 		real_resolve();
 	}
 	p = real.malloc(n);
-	if (ACTIVE(t) && p)
+	if (ACTIVE(t) && p) {
 		alloc_fast(t, MST_ALLOC_MALLOC, p, n, __builtin_frame_address(0));
-	else
+	} else {
 		NOTE_OWNED(t, p);
+		if (unlikely(malloc_probe))
+			malloc_probe++;
+	}
 	return p;
 }
 
@@ -269,6 +272,8 @@ EXPORT void free(void *p)
 	}
 	if (ACTIVE(t))
 		free_fast(t, MST_FREE_FREE, p, __builtin_return_address(0));
+	else if (unlikely(malloc_probe))
+		malloc_probe++;
 	real.free(p);
 }
 

@@ -484,34 +484,46 @@ static void detect_allocator(int own)
 		strcpy(hdr_allocator, "glibc");
 }
 
+volatile int malloc_probe;
+
 /*
- * Whether the program's own malloc or free comes before the recorder's.
- * An executable is searched before the preloaded libraries, so one that
- * defines malloc itself (a statically linked jemalloc, as rustc's) gets
- * every call, libc's and libstdc++'s included, and the hooks none: the
- * trace then says so, rather than showing a program that allocates
- * nothing. A program built without -fPIE that takes malloc's address
- * (python3 does) has a PLT entry for it that stands for malloc's address
- * everywhere, so that is what the lookup finds; its symbol is undefined
- * there, and its calls still reach the hooks.
+ * Whether calls to malloc or free bypass the hooks. An executable is
+ * searched before the preloaded libraries, so one that defines malloc
+ * itself (a statically linked jemalloc, as rustc's) gets those calls,
+ * libc's included, and the hooks none (a library preloaded ahead of the
+ * recorder likewise): the trace then says so, rather than show a program
+ * that seems to allocate little. When the global lookup of malloc or free
+ * lands outside the recorder, one call of each through it tells, counted
+ * if it reaches the hooks: a program's malloc may forward to the next one
+ * (RTLD_NEXT), and a program built without -fPIE that takes malloc's
+ * address (python3 does) has a PLT entry that stands for malloc's address
+ * everywhere, which is what the lookup finds, and which leads on to
+ * whichever malloc comes first.
  */
 static int own_malloc(void)
 {
-	static const char *const names[] = { "malloc", "free", "calloc", "realloc" };
-	Dl_info self, first;
-	size_t i;
+	void *(*m)(size_t);
+	void (*f)(void *);
+	Dl_info self, at;
+	int hits;
+	void *p;
 
-	if (!dladdr((void *)own_malloc, &self))
+	*(void **)&m = dlsym(RTLD_DEFAULT, "malloc");
+	*(void **)&f = dlsym(RTLD_DEFAULT, "free");
+	if (!m || !f || !dladdr((void *)own_malloc, &self))
 		return 0;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		void *p = dlsym(RTLD_DEFAULT, names[i]);
-		const ElfW(Sym) *sym = NULL;
-
-		if (p && dladdr1(p, &first, (void **)&sym, RTLD_DL_SYMENT) &&
-		    first.dli_fbase != self.dli_fbase && !(sym && sym->st_shndx == SHN_UNDEF))
-			return 1;
-	}
-	return 0;
+	if (dladdr(*(void **)&m, &at) && at.dli_fbase == self.dli_fbase &&
+	    dladdr(*(void **)&f, &at) && at.dli_fbase == self.dli_fbase)
+		return 0;
+	malloc_probe = 1;
+	p = m(16);
+	if (p)
+		f(p);
+	hits = malloc_probe - 1;
+	malloc_probe = 0;
+	log_debug("malloc and free are looked up outside the recorder; %d of %d calls "
+		  "through them reached it", hits, p ? 2 : 1);
+	return hits < (p ? 2 : 1);
 }
 
 static void header_strings(void)

@@ -137,6 +137,9 @@ extern volatile int recording;
 /* Set when start-up begins: before it, allocations are kept as early
  * events (libraries' constructors that run before ours) and replayed. */
 extern volatile int init_started;
+/* own_malloc()'s probe: while nonzero, the malloc and free hooks add one
+ * each time they are entered */
+extern volatile int malloc_probe;
 void early_replay(struct tstate *t);
 extern struct spool_header *spool;
 extern int use_tsc;

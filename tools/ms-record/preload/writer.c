@@ -321,7 +321,7 @@ int writer_open_trace(int append)
 	trace_fd = fd;
 	trace_base = append ? (uint64_t)st.st_size : 0;
 	/* 256 KiB chunks: readers decode a few chunks ahead, each into a
-	 * buffer its events' size (40 bytes an event), so the largest chunk
+	 * buffer its events' size (32 bytes an event), so the largest chunk
 	 * sets their memory. With 1 MiB ones (filled by 8-thread programs,
 	 * while one-thread ones flushed at 170-600 KiB) ms-stats took 13 to
 	 * 22 MiB depending on the trace, growing with its length as larger
