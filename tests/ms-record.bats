@@ -458,6 +458,23 @@ ready" ]
 	assert_line --regexp '^end .*reason=salvaged '
 }
 
+@test "a program killed with SIGKILL by its parent, which then kills itself (timeout -s KILL): both salvaged" {
+	# timeout sends its command SIGKILL and then kills itself likewise:
+	# ms-record sees timeout gone while churn's four threads are still
+	# being torn down, and must wait for it before finishing its trace
+	run --separate-stderr ms-record -q -o k.%p.memscope timeout -s KILL 0.3 "$PROGS/churn" 4 100000000
+	assert_failure 137
+	for t in k.*.memscope; do
+		case $t in *.exec0.*) continue ;; esac
+		run msdump --summary "$t"
+		assert_line complete=1
+		run msdump "$t"
+		assert_line --regexp '^end .*reason=salvaged '
+	done
+	[ "$(ls k.*.memscope | grep -vc exec0)" -eq 2 ]
+	[ -z "$(ls -d ms-record.* 2>/dev/null)" ]
+}
+
 @test "SIGTERM and SIGHUP to ms-record are forwarded; 128+N" {
 	# (SIGINT and SIGQUIT cannot be tested from here: a non-interactive
 	# shell starts background jobs with them ignored, and ms-record keeps

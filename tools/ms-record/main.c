@@ -27,7 +27,12 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* After the program: 10 ms waits, at most, for processes of the run that
+ * are still exiting (see run) */
+#define ORPHAN_WAITS 50
 
 #ifndef MEMSCOPE_VERSION
 #define MEMSCOPE_VERSION "0.1"
@@ -468,9 +473,20 @@ static int run(const struct options *o)
 
 	/* Orphans of the run (daemons) were reparented to us: any child
 	 * left means a process of the run still runs and may still create or
-	 * use its spool, so the folder stays. Zombies are reaped here. */
-	while ((n = waitpid(-1, &reaped, WNOHANG)) > 0)
-		;
+	 * use its spool, so the folder stays. Zombies are reaped here. A
+	 * process may also be on its way out: killed with the program (a
+	 * SIGKILL that `timeout -s KILL` sent its command before killing
+	 * itself), its threads still being torn down; its trace can only be
+	 * finished from its spool once it is gone, so it gets a moment. */
+	for (i = 0; i < ORPHAN_WAITS; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		while ((n = waitpid(-1, &reaped, WNOHANG)) > 0)
+			;
+		if (n != 0)
+			break;
+		nanosleep(&ts, NULL);
+	}
 	descendants = n == 0;
 	n = spools_salvage(preload, spool_dir, &alive);
 	msc_debug("status %d; %zd spool(s) salvaged, %d still in use%s", status, n, alive,
