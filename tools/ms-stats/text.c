@@ -215,6 +215,8 @@ static void one(FILE *f, const struct trace *t, const struct report_opts *o)
 		if (s->free_by_func[fn])
 			fprintf(f, "  %-22s %10" PRIu64 " calls\n", mst_free_func_name(fn),
 				s->free_by_func[fn]);
+	if (!s->allocations && !s->frees)
+		fprintf(f, "  (none)\n");
 
 	nt = mst_model_threads(t->m, &th);
 	fprintf(f, "\nThreads:\n");
