@@ -401,7 +401,6 @@ static void map_basics(void)
 	mt_map_release(&m);
 }
 
-/* A realloc that moves is one call, not a free; realloc(p, 0) is a free. */
 /* Labels and tasks ride in a side table beside the live set (the live
  * block only has a flag): their counts and live bytes through relabelling,
  * frees, an address allocated again while live, and the run paths. */
@@ -488,59 +487,64 @@ static void labels_and_tasks(void)
 #undef LABEL
 }
 
-static void realloc_rules(void)
+/* One record into M: an allocation (OLD: a realloc's old address) or a free. */
+static void put_alloc(struct mst_model *m, uint64_t t, uint64_t th, uint8_t func,
+		      uint64_t addr, uint64_t size, uint64_t old)
+{
+	struct mst_record r = { .type = MST_REC_ALLOC };
+	r.u.alloc = (struct mst_alloc){ t, th, func, addr, size, 1, 0, old };
+	feed(m, &r);
+}
+
+static void put_free(struct mst_model *m, uint64_t t, uint64_t th, uint8_t func, uint64_t addr)
+{
+	struct mst_record r = { .type = MST_REC_FREE };
+	r.u.free = (struct mst_free){ t, th, func, addr, 0 };
+	feed(m, &r);
+}
+
+/* A model fed a header of sample rate PPM. */
+static struct mst_model *model_at(uint64_t ppm)
 {
 	struct mst_model *m;
 	struct mst_record r = { .type = MST_REC_HEADER };
-	const struct mst_summary *s;
 	mst_model_new(&m, NULL);
 	r.u.header.ticks_per_second = 1000000000;
-	r.u.header.sample_rate_ppm = 1000000;
+	r.u.header.sample_rate_ppm = ppm;
 	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 1, 1, MST_ALLOC_MALLOC, 0x100, 10, 1, 0, 0 };
-	feed(m, &r);
-	r.type = MST_REC_FREE;
-	r.u.free = (struct mst_free){ 2, 1, MST_FREE_REALLOC, 0x100, 0 };
-	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 3, 1, MST_ALLOC_REALLOC, 0x200, 20, 1, 0, 0x100 };
-	feed(m, &r);
-	r.type = MST_REC_FREE;
-	r.u.free = (struct mst_free){ 4, 1, MST_FREE_REALLOC, 0x200, 0 };
-	feed(m, &r);
+	return m;
+}
+
+/* A realloc that moves is one call, not a free; realloc(p, 0) is a free. */
+static void realloc_rules(void)
+{
+	struct mst_model *m = model_at(1000000);
+	const struct mst_summary *s;
+	struct mst_integrity in;
+
+	put_alloc(m, 1, 1, MST_ALLOC_MALLOC, 0x100, 10, 0);
+	put_free(m, 2, 1, MST_FREE_REALLOC, 0x100);
+	put_alloc(m, 3, 1, MST_ALLOC_REALLOC, 0x200, 20, 0x100);
+	put_free(m, 4, 1, MST_FREE_REALLOC, 0x200);
 	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
 	s = mst_model_summary(m);
 	CHECK(s->allocations == 2 && s->reallocs == 1, "realloc counted once as an allocation");
 	CHECK(s->frees == 1 && s->free_by_func[MST_FREE_REALLOC] == 1,
 	      "only realloc(p, 0) counts as a free");
 	CHECK(s->end_bytes == 0 && s->peak_bytes == 20, "moved block replaced the old one");
-	{
-		struct mst_integrity in;
-		mst_model_integrity(m, &in);
-		CHECK(in.truncated && !in.complete, "reader status truncated is reported");
-	}
+	mst_model_integrity(m, &in);
+	CHECK(in.truncated && !in.complete, "reader status truncated is reported");
 	mst_model_free(m);
 
 	/* Thread 1's realloc moves 0x100 (its FREE half first); before its
 	 * ALLOC half, thread 2 is given 0x100 and keeps it (perl ithreads,
 	 * glibc's mremap of a large block, a thread descheduled in between):
 	 * that block is thread 2's, not the realloc's old one. */
-	mst_model_new(&m, NULL);
-	r.type = MST_REC_HEADER;
-	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 1, 1, MST_ALLOC_MALLOC, 0x100, 10, 1, 0, 0 };
-	feed(m, &r);
-	r.type = MST_REC_FREE;
-	r.u.free = (struct mst_free){ 2, 1, MST_FREE_REALLOC, 0x100, 0 };
-	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 3, 2, MST_ALLOC_MALLOC, 0x100, 30, 1, 0, 0 };
-	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 4, 1, MST_ALLOC_REALLOC, 0x200, 20, 1, 0, 0x100 };
-	feed(m, &r);
+	m = model_at(1000000);
+	put_alloc(m, 1, 1, MST_ALLOC_MALLOC, 0x100, 10, 0);
+	put_free(m, 2, 1, MST_FREE_REALLOC, 0x100);
+	put_alloc(m, 3, 2, MST_ALLOC_MALLOC, 0x100, 30, 0);
+	put_alloc(m, 4, 1, MST_ALLOC_REALLOC, 0x200, 20, 0x100);
 	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
 	s = mst_model_summary(m);
 	CHECK(s->end_bytes == 50 && s->end_allocations == 2 && s->frees == 0,
@@ -552,33 +556,19 @@ static void realloc_rules(void)
 	/* The same in a sampled trace whose realloc'd block was left out:
 	 * its FREE half is unknown, and thread 2's block still not the
 	 * realloc's; thread 2 frees it later. */
-	mst_model_new(&m, NULL);
-	r.type = MST_REC_HEADER;
-	r.u.header.sample_rate_ppm = 500000;
-	feed(m, &r);
-	r.type = MST_REC_FREE;
-	r.u.free = (struct mst_free){ 2, 1, MST_FREE_REALLOC, 0x100, 0 };
-	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 3, 2, MST_ALLOC_MALLOC, 0x100, 30, 1, 0, 0 };
-	feed(m, &r);
-	r.type = MST_REC_ALLOC;
-	r.u.alloc = (struct mst_alloc){ 4, 1, MST_ALLOC_REALLOC, 0x200, 20, 1, 0, 0x100 };
-	feed(m, &r);
-	r.type = MST_REC_FREE;
-	r.u.free = (struct mst_free){ 5, 2, MST_FREE_FREE, 0x100, 0 };
-	feed(m, &r);
+	m = model_at(500000);
+	put_free(m, 2, 1, MST_FREE_REALLOC, 0x100);
+	put_alloc(m, 3, 2, MST_ALLOC_MALLOC, 0x100, 30, 0);
+	put_alloc(m, 4, 1, MST_ALLOC_REALLOC, 0x200, 20, 0x100);
+	put_free(m, 5, 2, MST_FREE_FREE, 0x100);
 	mst_model_finish(m, NULL, MST_ERR_TRUNCATED);
 	s = mst_model_summary(m);
-	{
-		struct mst_integrity in;
-		mst_model_integrity(m, &in);
-		CHECK(in.unknown_frees == 1 && s->end_allocations == 2 && s->frees == 2,
-		      "sampled: the realloc's unknown FREE half leaves thread 2's block, whose "
-		      "free is known (%llu unknown, %llu live estimated, %llu frees estimated)",
-		      (unsigned long long)in.unknown_frees, (unsigned long long)s->end_allocations,
-		      (unsigned long long)s->frees);
-	}
+	mst_model_integrity(m, &in);
+	CHECK(in.unknown_frees == 1 && s->end_allocations == 2 && s->frees == 2,
+	      "sampled: the realloc's unknown FREE half leaves thread 2's block, whose "
+	      "free is known (%llu unknown, %llu live estimated, %llu frees estimated)",
+	      (unsigned long long)in.unknown_frees, (unsigned long long)s->end_allocations,
+	      (unsigned long long)s->frees);
 	mst_model_free(m);
 }
 
