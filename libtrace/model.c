@@ -1327,6 +1327,7 @@ size_t mst_model_tasks(const struct mst_model *m, const struct mst_task_stats **
 void mst_model_integrity(const struct mst_model *m, struct mst_integrity *in)
 {
 	*in = m->integ;
+	in->unknown_frees_expected = m->sum.estimated || in->forked || in->dropped_events;
 }
 
 void mst_model_each_live(const struct mst_model *m,

@@ -241,6 +241,8 @@ struct mst_integrity {
 	int forked;                   /* header flag: inherited heap */
 	int own_malloc;               /* header flag: malloc and free went to an
 				       * allocator ahead of the recorder */
+	int unknown_frees_expected;   /* frees of unrecorded blocks: sampled out,
+				       * inherited by a fork, or dropped */
 };
 void mst_model_integrity(const struct mst_model *m, struct mst_integrity *in);
 

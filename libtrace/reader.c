@@ -1489,8 +1489,7 @@ static inline const uint8_t *fast_va(const uint8_t *p, uint64_t *out)
  * COMPACT: also 0 for an event that struct mst__event cannot hold (wide
  * thread or stack numbers, a size over MST__EV_SIZE_MAX, an alignment or
  * an old address), before the delta state moves, so that mst_reader_next
- * takes it whole. The caller
- * has checked fast_room().
+ * takes it whole. The caller has checked fast_room().
  */
 static inline __attribute__((always_inline)) int
 fast_event(struct dstate *ds, uint64_t nstacks, struct fast_out *o, int compact)

@@ -808,7 +808,6 @@ static const char *end_reason(int r)
 static cJSON *integrity_json(const struct trace *t)
 {
 	struct mst_integrity in;
-	const struct mst_summary *s = mst_model_summary(t->m);
 	cJSON *o = cJSON_CreateObject();
 	mst_model_integrity(t->m, &in);
 	cJSON_AddBoolToObject(o, "complete", in.complete);
@@ -823,10 +822,7 @@ static cJSON *integrity_json(const struct trace *t)
 	json_add_u64(o, "dropped_events", in.dropped_events);
 	json_add_u64(o, "dropped_bytes", in.dropped_bytes);
 	json_add_u64(o, "unknown_frees", in.unknown_frees);
-	/* a free whose allocation was not recorded: sampled out, inherited
-	 * by a fork, or dropped (--drop) */
-	cJSON_AddBoolToObject(o, "unknown_frees_expected",
-			      s->estimated || in.forked || in.dropped_events);
+	cJSON_AddBoolToObject(o, "unknown_frees_expected", in.unknown_frees_expected);
 	json_add_u64(o, "double_allocations", in.double_allocs);
 	cJSON_AddBoolToObject(o, "forked", in.forked);
 	cJSON_AddBoolToObject(o, "own_malloc", in.own_malloc);

@@ -186,10 +186,8 @@ static void one(FILE *f, const struct trace *t, const struct report_opts *o)
 	size_t nt, i;
 	unsigned fn;
 	double tps = s->ticks_per_second ? (double)s->ticks_per_second : 1e9;
-	int expected;                 /* frees of unrecorded blocks are */
 
 	mst_model_integrity(t->m, &in);
-	expected = s->estimated || in.forked || in.dropped_events;
 	fprintf(f, "%s: %s (pid %" PRIu64 "), %.3f s%s\n", t->name,
 		h->program ? h->program : "?", h->pid, (double)s->duration / tps,
 		s->estimated ? ", SAMPLED: figures are estimates" : "");
@@ -229,7 +227,7 @@ static void one(FILE *f, const struct trace *t, const struct report_opts *o)
 		fprintf(f, "  ... %zu more\n", nt - o->top);
 
 	if (in.truncated || in.dropped_events || in.double_allocs || in.own_malloc ||
-	    (in.unknown_frees && !expected) || in.read_status < 0) {
+	    (in.unknown_frees && !in.unknown_frees_expected) || in.read_status < 0) {
 		fprintf(f, "\nIntegrity:\n");
 		if (in.own_malloc)
 			fprintf(f, "  malloc and free went to an allocator ahead of the recorder (the program's\n"
@@ -241,7 +239,7 @@ static void one(FILE *f, const struct trace *t, const struct report_opts *o)
 			fprintf(f, "  trace is damaged: %s\n", in.read_error);
 		if (in.dropped_events)
 			fprintf(f, "  %" PRIu64 " events dropped by the recorder\n", in.dropped_events);
-		if (in.unknown_frees && !expected)
+		if (in.unknown_frees && !in.unknown_frees_expected)
 			fprintf(f, "  %" PRIu64 " frees of addresses never allocated\n", in.unknown_frees);
 		if (in.double_allocs && !in.dropped_events)
 			fprintf(f, "  %" PRIu64 " allocations of an address already live\n", in.double_allocs);

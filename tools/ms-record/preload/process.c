@@ -415,11 +415,10 @@ static void clock_init(struct spool_header *h)
 				} while (t1 - t0 < 2000000);
 				c1 = rdtsc_raw();
 				mult = (uint64_t)((((unsigned __int128)(t1 - t0)) << 32) / (c1 - c0));
-			}
-			if (use_tsc)
 				snprintf(val, sizeof(val), "tsc %llu", (unsigned long long)mult);
-			else
+			} else {
 				snprintf(val, sizeof(val), "mono");
+			}
 			env_add("MEMSCOPE_CLOCK", val);
 		}
 		if (use_tsc) {
